@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Install respread with everything it needs on a CPU machine, in the current Python environment.
-# Usage: bash scripts/install.sh [EXTRAS]   (EXTRAS: comma-separated, default "embed"; "dev" adds test tools)
+# Usage: bash scripts/install.sh [EXTRAS]   (EXTRAS: comma-separated, default "embed,train"; "dev" adds test tools)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-extras="${1:-embed}"
+extras="${1:-embed,train}"
 pip_install() { python -m pip install --quiet --disable-pip-version-check "$@"; }
 
 # The CPU wheel first: any later unpinned resolve of torch would pull a multi-GB CUDA build.

@@ -166,6 +166,137 @@ def decompose_command(
         _fail(str(exc))
 
 
+@app.command("train")
+def train_command(
+    model: str = typer.Option("smollm2-135m-instruct", help="Alias, local dir, .gguf file or hub id (GGUF: trains the cached fp32 copy)."),
+    task: str = typer.Option("integer_1_100", help="The one task to train on (any task, also from --tasks-file)."),
+    reward: list[str] = typer.Option(
+        ["spread-history"], "--reward", help="validity, spread-group, spread-history or darling, optionally kind:weight (repeatable)."
+    ),
+    method: str = typer.Option("grpo", help="grpo (TRL GRPOTrainer with --reward) or diffuse (match a closed task's exact distribution to uniform)."),
+    lora: bool = typer.Option(False, "--lora/--full", help="LoRA adapters (merged into the saved model) or full fine-tune."),
+    lora_rank: int = typer.Option(16),
+    lr: float = typer.Option(2e-5, help="Learning rate."),
+    beta: float = typer.Option(0.0, help="KL coefficient to the reference model (0: no reference model, TRL's default)."),
+    steps: int = typer.Option(40),
+    group_size: int = typer.Option(8, help="Completions per prompt (GRPO group)."),
+    batch_size: int = typer.Option(16, help="Completions per optimizer step (diffuse: answers per step)."),
+    max_completion_length: Optional[int] = typer.Option(None, help="Default: the task's own max_new_tokens."),
+    temperature: float = typer.Option(1.0, help="Sampling temperature of the GRPO rollouts."),
+    seed: int = typer.Option(0),
+    save_every: int = typer.Option(10, help="Checkpoint every N steps."),
+    monitor_every: int = typer.Option(10, help="Collapse monitor every N steps."),
+    parse: str = typer.Option("strict", help="Parse that decides validity in the rewards."),
+    tasks_file: list[Path] = typer.Option([], "--tasks-file", help="YAML file of extra tasks (repeatable)."),
+    device: str = typer.Option("cpu"),
+    out: Path = typer.Option(..., help="Run directory: checkpoints/, final/, monitor.jsonl, train.json."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+) -> None:
+    """Train ONE task towards spread with TRL (GRPO with respread's rewards, or direct diffuse matching)."""
+    try:
+        from respread.restore.train import TrainConfig, run_train
+
+        config = TrainConfig(
+            model=model, task=task, method=method, rewards=reward, lora=lora, lora_rank=lora_rank, learning_rate=lr,
+            beta=beta, steps=steps, group_size=group_size, batch_size=batch_size,
+            max_completion_length=max_completion_length, temperature=temperature, seed=seed, save_every=save_every,
+            monitor_every=monitor_every, parse=parse, task_files=[str(p) for p in tasks_file], device=device,
+        )
+        record = run_train(config, out, resume=resume)
+        console.print(
+            f"trained {steps} steps in {record['wall_seconds']:.0f} s · model: {record['final_model']} · "
+            f"record: {out / 'train.json'} · monitor: {out / 'monitor.jsonl'}"
+        )
+    except ImportError as exc:
+        _fail(f"training needs the train extra ({exc.name} is missing): pip install 'respread[train]'")
+    except RespreadError as exc:
+        _fail(str(exc))
+
+
+@app.command("capability")
+def capability_command(
+    model: str = typer.Option("smollm2-135m-instruct", help="Alias, local dir, .gguf file or hub id."),
+    mmlu: Optional[str] = typer.Option(None, help="MMLU: a folder of test/*.csv (as distributed) or a hub id (cais/mmlu)."),
+    gsm8k: Optional[str] = typer.Option(None, help="GSM8K: a JSONL file (question, answer) or a hub id (openai/gsm8k)."),
+    reference: Optional[str] = typer.Option(None, help="Original model: adds the mean KL(original || model) on neutral prompts."),
+    mmlu_subset: int = typer.Option(100, help="MMLU questions (seeded subset)."),
+    gsm8k_subset: int = typer.Option(20, help="GSM8K problems (seeded subset)."),
+    seed: int = typer.Option(0),
+    out: Optional[Path] = typer.Option(None, help="Also write the result as JSON here."),
+) -> None:
+    """Did capabilities hold? MMLU (log-prob of the choices), GSM8K accuracy, KL from the original model."""
+    try:
+        from respread.restore.capability import capability_report
+
+        if not (mmlu or gsm8k or reference):
+            raise RespreadError("give at least one of --mmlu, --gsm8k or --reference")
+        report = capability_report(
+            model, mmlu=mmlu, gsm8k=gsm8k, reference=reference, mmlu_subset=mmlu_subset, gsm8k_subset=gsm8k_subset,
+            seed=seed, progress=lambda message: err_console.print(message),
+        )
+        from respread.report.study import capability_markdown
+
+        console.print(capability_markdown({model: report}))
+        if out:
+            out.write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+    except RespreadError as exc:
+        _fail(str(exc))
+
+
+@app.command("study")
+def study_command(
+    model: str = typer.Option("smollm2-135m-instruct", help="Alias, local dir, .gguf file or hub id."),
+    task: str = typer.Option("integer_1_100", help="The one task trained on."),
+    panel: str = typer.Option("categorical", help="Tasks measured before and after ('categorical' or names)."),
+    arm: list[str] = typer.Option(
+        ["spread-history"], "--arm", help="A training arm: reward kinds joined by + (kind:weight), or diffuse (repeatable)."
+    ),
+    samples: int = typer.Option(100, help="Samples per task for sampled (open-task) figures."),
+    steps: int = typer.Option(40),
+    lr: float = typer.Option(2e-5),
+    group_size: int = typer.Option(8),
+    batch_size: int = typer.Option(16),
+    max_completion_length: int = typer.Option(8, help="Rollout length while training (a bare answer needs 2-3 tokens)."),
+    lora: bool = typer.Option(False, "--lora/--full"),
+    high_temperature: float = typer.Option(1.5, help="The untrained model is also measured at this temperature."),
+    monitor_every: int = typer.Option(5),
+    mmlu: Optional[str] = typer.Option(None, help="MMLU folder or hub id, for capability before/after."),
+    gsm8k: Optional[str] = typer.Option(None, help="GSM8K JSONL or hub id, for capability before/after."),
+    mmlu_subset: int = typer.Option(100),
+    gsm8k_subset: int = typer.Option(20),
+    parse: str = typer.Option("strict", help="Parse for sampled figures and the rewards."),
+    seed: int = typer.Option(0),
+    quick: bool = typer.Option(False, "--quick", help="Smoke test: 4 tasks, 8 samples, 2 tiny steps, tiny capability subsets."),
+    tasks_file: list[Path] = typer.Option([], "--tasks-file"),
+    out: Path = typer.Option(..., help="Study directory; re-running into it continues where it stopped."),
+) -> None:
+    """Eval the panel, train on one task, eval again, compare with T=1.5 and check capabilities."""
+    try:
+        from respread.restore.study import StudyConfig, run_study
+        from respread.report.study import study_rich_table
+
+        options = dict(
+            model=model, task=task, arms=arm, lr=lr, lora=lora, high_temperature=high_temperature, seed=seed,
+            mmlu=mmlu, gsm8k=gsm8k, parse=parse, task_files=[str(p) for p in tasks_file],
+        )
+        options["learning_rate"] = options.pop("lr")
+        if quick:
+            config = StudyConfig.quick(**options)
+        else:
+            config = StudyConfig(
+                panel=panel, samples=samples, steps=steps, group_size=group_size, batch_size=batch_size,
+                max_completion_length=max_completion_length, monitor_every=monitor_every, mmlu_subset=mmlu_subset,
+                gsm8k_subset=gsm8k_subset, **options,
+            )
+        result = run_study(config, out, log=lambda message: err_console.print(message))
+        console.print(study_rich_table(result))
+        console.print(f"study: {out / 'study.md'} · {out / 'study.json'} · wall {result['wall_seconds']:.0f} s")
+    except ImportError as exc:
+        _fail(f"the study needs the train extra ({exc.name} is missing): pip install 'respread[train]'")
+    except RespreadError as exc:
+        _fail(str(exc))
+
+
 @app.command("tasks")
 def tasks_command(
     tasks_file: list[Path] = typer.Option([], "--tasks-file", help="YAML file of extra tasks (repeatable)."),

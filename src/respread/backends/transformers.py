@@ -55,6 +55,20 @@ class TransformersBackend:
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise RespreadError(f"cannot load model '{model}': {first_line}") from exc
         self.model.to(device).eval()
+        self._setup(device, batch_size, chat_template)
+
+    @classmethod
+    def from_loaded(cls, model, tokenizer, *, name: str = "in-memory", batch_size: int = 64) -> "TransformersBackend":
+        """A backend over a model already in memory (e.g. the one a Trainer is training), loading nothing.
+
+        The caller owns the model's train/eval mode; scoring and sampling run under `torch.inference_mode`.
+        """
+        backend = cls.__new__(cls)
+        backend.name, backend.model, backend.tokenizer = name, model, tokenizer
+        backend._setup(str(next(model.parameters()).device), batch_size, None)
+        return backend
+
+    def _setup(self, device: str, batch_size: int, chat_template: bool | None) -> None:
         self.device = device
         self.batch_size = batch_size
         self.use_chat_template = bool(self.tokenizer.chat_template) if chat_template is None else chat_template

@@ -1,0 +1,18 @@
+"""Restore diversity: TRL reward functions, a collapse monitor, training, capability retention and the study.
+
+`make_reward` and `DiversityMonitor` are meant for users' own `GRPOTrainer` scripts; `respread train` and
+`respread study` are built from the same pieces.
+"""
+
+from respread.restore.rewards import REWARD_KINDS, make_reward
+
+__all__ = ["REWARD_KINDS", "make_reward", "DiversityMonitor"]
+
+
+def __getattr__(name: str):
+    # The monitor imports transformers; keep `import respread.restore` light for reward-only users.
+    if name == "DiversityMonitor":
+        from respread.restore.callbacks import DiversityMonitor
+
+        return DiversityMonitor
+    raise AttributeError(name)

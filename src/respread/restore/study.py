@@ -1,0 +1,260 @@
+"""`respread study`: does training on ONE task restore spread there, does it transfer, and what did it cost?
+
+Stages, each written to its own folder of the study directory and skipped when already complete, so a study
+killed at any point continues where it stopped when run again:
+
+1. `before/`: the panel on the original model (exact distribution where a task is closed);
+2. `t1.5/`: the original model at temperature 1.5 (the cheapest fix: is training better than that?);
+3. `train-<arm>/`: one training run per arm (`spread-history`, `spread-group`, `darling`, `validity`, any
+   `+`-joined mix with `:weight`s, or `diffuse`), with the collapse monitor on the trained task;
+4. `after-<arm>/`: the panel on each trained model;
+5. `capability.json`: the mean KL of each trained model from the original on neutral prompts, and MMLU and
+   GSM8K accuracy before and after each arm when their data is given;
+6. `study.json`, `study.md` and `monitor.png`: the table and the monitor's curve.
+
+Figures of closed tasks are exact (no sampling error); open tasks are sampled, with bootstrap CIs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from respread.errors import RespreadError
+from respread.models import DEFAULT_MODEL
+
+STUDY_FILE = "study.json"
+Log = Callable[[str], None]
+
+
+@dataclass
+class StudyConfig:
+    model: str = DEFAULT_MODEL
+    task: str = "integer_1_100"
+    panel: str = "categorical"
+    arms: list[str] = field(default_factory=lambda: ["spread-history"])
+    samples: int = 100
+    steps: int = 40
+    learning_rate: float = 2e-5
+    group_size: int = 8
+    batch_size: int = 16
+    max_completion_length: int = 8
+    lora: bool = False
+    seed: int = 0
+    parse: str = "strict"
+    high_temperature: float = 1.5
+    monitor_every: int = 5
+    mmlu: str | None = None
+    gsm8k: str | None = None
+    mmlu_subset: int = 100
+    gsm8k_subset: int = 20
+    task_files: list[str] = field(default_factory=list)
+
+    @classmethod
+    def quick(cls, **overrides) -> "StudyConfig":
+        """A smoke version for tests: a few tasks, few samples, 2 small steps, tiny capability subsets."""
+        base = dict(
+            panel="integer_1_10,integer_1_100,card_suit,color", samples=8, steps=2, group_size=2, batch_size=4,
+            monitor_every=1, mmlu_subset=4, gsm8k_subset=2,
+        )
+        return cls(**(base | overrides))
+
+
+def arm_to_train_config(arm: str, study: StudyConfig):
+    """`diffuse`, or rewards for GRPO joined by `+` (each `kind` or `kind:weight`)."""
+    from respread.restore.train import TrainConfig
+
+    common = dict(
+        model=study.model, task=study.task, steps=study.steps, learning_rate=study.learning_rate,
+        group_size=study.group_size, batch_size=study.batch_size, max_completion_length=study.max_completion_length,
+        lora=study.lora, seed=study.seed, parse=study.parse, monitor_every=study.monitor_every,
+        task_files=list(study.task_files),
+    )
+    if arm == "diffuse":
+        return TrainConfig(method="diffuse", **common)
+    return TrainConfig(method="grpo", rewards=[r for r in arm.split("+") if r], **common)
+
+
+def arm_slug(arm: str) -> str:
+    """A folder-safe name for an arm.
+
+    >>> arm_slug("spread-history+validity:0.5")
+    'spread-history+validity-0.5'
+    """
+    return re.sub(r"[^A-Za-z0-9+_.-]", "-", arm)
+
+
+def run_study(config: StudyConfig, out_dir: Path, log: Log = print) -> dict:
+    from respread.evaluate import EvalConfig
+    from respread.restore.train import TRAIN_FILE, run_train
+    from respread.tasks import select_tasks
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not config.arms:
+        raise RespreadError("a study needs at least one arm (--arm spread-history, --arm diffuse, ...)")
+    for arm in config.arms:
+        arm_to_train_config(arm, config).validate()  # every bad arm fails before hours of work
+    tasks = select_tasks(config.panel + "," + config.task, config.task_files)
+    if any(t.answer_type == "text" for t in tasks):
+        raise RespreadError("the study's panel takes categorical tasks; measure text tasks with `respread eval`")
+    started = time.time()
+    timings: dict[str, float] = {}
+
+    def timed(name: str, work: Callable[[], object]):
+        t0 = time.time()
+        result = work()
+        timings[name] = round(time.time() - t0, 1)
+        return result
+
+    def panel(model: str, temperature: float) -> EvalConfig:
+        return EvalConfig(model=model, tasks=tasks, samples=config.samples, temperature=temperature, seed=config.seed, exact=True)
+
+    conditions = {"before": panel(config.model, 1.0), f"t{config.high_temperature:g}": panel(config.model, config.high_temperature)}
+    for name, eval_config in conditions.items():
+        log(f"[study] eval {name}: {eval_config.model} at T={eval_config.temperature:g}")
+        timed(f"eval {name}", lambda: evaluate_into(eval_config, out_dir / name, config.parse, log))
+    for arm in config.arms:
+        slug = arm_slug(arm)
+        train_dir = out_dir / f"train-{slug}"
+        if (train_dir / TRAIN_FILE).is_file():
+            log(f"[study] train {arm}: done before, kept")
+        else:
+            log(f"[study] train {arm} on {config.task}: {config.steps} steps")
+            timed(f"train {arm}", lambda: run_train(arm_to_train_config(arm, config), train_dir, resume=True))
+        after = f"after-{slug}"
+        conditions[after] = panel(str(train_dir / "final"), 1.0)
+        log(f"[study] eval {after}")
+        timed(f"eval {after}", lambda: evaluate_into(conditions[after], out_dir / after, config.parse, log))
+
+    capability = timed("capability", lambda: _capability(config, out_dir, log))
+    monitor_png = plot_monitor(out_dir, config.arms)
+
+    metrics = {name: json.loads((out_dir / name / "metrics.json").read_text(encoding="utf-8")) for name in conditions}
+    result = {
+        "config": asdict(config),
+        "trained_task": config.task,
+        "conditions": list(conditions),
+        "table": study_table(metrics, config.task, config.parse),
+        "capability": capability,
+        "monitor_plot": str(monitor_png) if monitor_png else None,
+        "seconds": timings,
+        "wall_seconds": round(time.time() - started, 1),
+    }
+    (out_dir / STUDY_FILE).write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
+    from respread.report.study import study_markdown
+
+    (out_dir / "study.md").write_text(study_markdown(result), encoding="utf-8")
+    return result
+
+
+def evaluate_into(config, out: Path, parse: str, log: Log = print) -> dict:
+    """`respread eval` into `out` (resuming), writing metrics.json and summary.md; returns the metrics."""
+    from respread.analysis import jsonable, run_metrics
+    from respread.backends import load_backend
+    from respread.evaluate import run_eval
+    from respread.report.summary import markdown
+
+    if (out / "metrics.json").is_file():
+        return json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    def progress(task: str, done: int, wanted: int) -> None:
+        if done == wanted:
+            log(f"[study]   {task}: {wanted} samples")
+
+    run_eval(config, out, lambda: load_backend(config.model), progress)
+    metrics = jsonable(run_metrics(out, config, embed=False))
+    metrics["parse"] = parse
+    (out / "summary.md").write_text(markdown(metrics, parse), encoding="utf-8")
+    tmp = out / "metrics.json.tmp"
+    tmp.write_text(json.dumps(metrics, indent=2, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(out / "metrics.json")  # written last: its presence means the stage is complete
+    return metrics
+
+
+def condition_figures(task_metrics: dict, parse: str) -> dict:
+    """TV all, TV among valid and valid mass of one task in one condition: exact where the task is closed."""
+    exact = task_metrics.get("exact")
+    sampled = task_metrics["parse"][parse]
+    if exact:
+        return {
+            "source": "exact",
+            "valid": exact["valid_mass"], "tv_all": exact["tv_all"], "tv_valid": exact["tv_valid"],
+            "top_valid": exact["top_valid"],
+        }
+    return {
+        "source": f"sampled n={sampled['n']} ({sampled['n_valid']} valid, {parse})",
+        "valid": sampled["validity"]["value"],
+        "valid_ci": [sampled["validity"]["low"], sampled["validity"]["high"]],
+        "tv_all": sampled["tv_all"]["value"],
+        "tv_all_ci": [sampled["tv_all"]["low"], sampled["tv_all"]["high"]],
+        "tv_valid": sampled["tv_valid"]["value"],
+        "tv_valid_ci": [sampled["tv_valid"]["low"], sampled["tv_valid"]["high"]],
+        "floor_tv_valid": sampled["floor_tv_valid"],
+        "top_valid": sampled["top_valid"],
+    }
+
+
+def study_table(metrics: dict[str, dict], trained_task: str, parse: str) -> list[dict]:
+    """One row per task: its figures in every condition, the trained task first."""
+    names = list(next(iter(metrics.values()))["tasks"])
+    names.sort(key=lambda n: n != trained_task)
+    return [
+        {
+            "task": name,
+            "trained": name == trained_task,
+            "conditions": {c: condition_figures(m["tasks"][name], parse) for c, m in metrics.items() if name in m["tasks"]},
+        }
+        for name in names
+    ]
+
+
+def _capability(config: StudyConfig, out_dir: Path, log: Log) -> dict:
+    from respread.restore.capability import capability_report
+
+    path = out_dir / "capability.json"
+    done = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    # KL from the original needs no data, so it always runs; the original itself is only worth a row with data.
+    models = {"before": config.model} if (config.mmlu or config.gsm8k) else {}
+    models |= {f"after-{arm_slug(a)}": str(out_dir / f"train-{arm_slug(a)}" / "final") for a in config.arms}
+    for name, model in models.items():
+        if name in done:
+            continue
+        log(f"[study] capability {name}")
+        done[name] = capability_report(
+            model, mmlu=config.mmlu, gsm8k=config.gsm8k, reference=config.model if name != "before" else None,
+            mmlu_subset=config.mmlu_subset, gsm8k_subset=config.gsm8k_subset, seed=config.seed,
+        )
+        path.write_text(json.dumps(done, indent=2, ensure_ascii=False), encoding="utf-8")
+    return done
+
+
+def plot_monitor(out_dir: Path, arms: list[str]) -> Path | None:
+    """The collapse monitor's curves (TV among valid and valid mass vs step), one line per arm."""
+    from respread.restore.callbacks import read_monitor
+
+    curves = {arm: read_monitor(out_dir / f"train-{arm_slug(arm)}") for arm in arms}
+    if not any(curves.values()):
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for arm, records in curves.items():
+        steps = [r["step"] for r in records]
+        axes[0].plot(steps, [r["tv_valid"] for r in records], marker="o", label=arm)
+        axes[1].plot(steps, [r["valid_mass"] for r in records], marker="o", label=arm)
+    task = next(r["task"] for records in curves.values() for r in records)
+    axes[0].set(title=f"{task}: TV to uniform among valid (exact)", xlabel="training step", ylabel="TV valid", ylim=(0, 1))
+    axes[1].set(title=f"{task}: valid mass (exact)", xlabel="training step", ylabel="P(valid)", ylim=(0, 1))
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    path = out_dir / "monitor.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

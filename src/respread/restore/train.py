@@ -1,0 +1,277 @@
+"""`respread train`: a short training pass that rewards spread on one task, on TRL's trainers.
+
+Two methods, compared on the same study:
+
+* `grpo`: TRL's `GRPOTrainer` with respread's reward functions (`respread.restore.rewards`), several allowed
+  with weights. Prompts are rendered exactly as `respread eval` renders them (chat template and all) and
+  passed to TRL as plain text, so the policy trained is the distribution measured.
+* `diffuse`: match a closed task's answer distribution to uniform directly, as in Zhang et al. 2024,
+  "Forcing Diffuse Distributions out of Language Models": minimise −(1/k) Σ_a log p(a | prompt) over the k
+  valid answers, i.e. KL(uniform ‖ p) up to a constant, by teacher forcing. It runs on TRL's `SFTTrainer`
+  over a dataset that lists every valid answer once per epoch after the task's prompt (completion-only loss),
+  which is a stochastic-gradient version of that loss. (SFT averages the loss over tokens, so multi-token
+  answers weigh a little less per token than one-token answers.)
+
+A run directory holds `checkpoints/` (Trainer checkpoints every `save_every` steps, with optimizer, RNG and
+reward state), `monitor.jsonl` (the collapse monitor), `final/` (the trained model in HF format, LoRA merged)
+and `train.json` (config, data, seed, versions, wall time, CPU/GPU-hours, log history). `kill -9` then
+`resume=True` continues from the last checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from respread.errors import RespreadError
+from respread.models import DEFAULT_MODEL, resolve_model
+from respread.restore.rewards import make_reward, parse_reward_spec, resolve_task
+
+CONFIG_FILE = "train_config.json"
+TRAIN_FILE = "train.json"
+
+
+@dataclass
+class TrainConfig:
+    model: str = DEFAULT_MODEL
+    task: str = "integer_1_100"
+    method: Literal["grpo", "diffuse"] = "grpo"
+    rewards: list[str] = field(default_factory=lambda: ["spread-history"])  # kind or kind:weight
+    lora: bool = False
+    lora_rank: int = 16
+    lora_alpha: int = 32
+    learning_rate: float = 2e-5
+    beta: float = 0.0
+    steps: int = 40
+    group_size: int = 8
+    batch_size: int = 16  # completions per optimizer step (grpo); answers per step (diffuse)
+    max_completion_length: int | None = None  # None: the task's own max_new_tokens
+    temperature: float = 1.0
+    seed: int = 0
+    save_every: int = 10
+    monitor_every: int = 10
+    monitor_tasks: list[str] | None = None  # None: the trained task when it is closed
+    parse: str = "strict"
+    task_files: list[str] = field(default_factory=list)
+    device: str = "cpu"
+
+    def validate(self) -> None:
+        checks = [
+            (self.method in ("grpo", "diffuse"), f"--method must be grpo or diffuse (got {self.method!r})"),
+            (self.steps >= 1, "--steps must be at least 1"),
+            (self.group_size >= 2, "--group-size must be at least 2 (GRPO compares completions within a group)"),
+            (self.batch_size >= 1, "--batch-size must be at least 1"),
+            (self.method == "diffuse" or self.batch_size % self.group_size == 0,
+             f"--batch-size ({self.batch_size}) must be a multiple of --group-size ({self.group_size})"),
+            (self.learning_rate > 0, "--lr must be positive"),
+            (self.beta >= 0, "--beta must be >= 0"),
+            (self.temperature > 0, "--temperature must be positive"),
+            (self.save_every >= 1 and self.monitor_every >= 1, "--save-every and --monitor-every must be at least 1"),
+            (self.lora_rank >= 1, "--lora-rank must be at least 1"),
+            (self.parse in ("strict", "lenient"), "--parse must be strict or lenient"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise RespreadError(message)
+        for spec in self.rewards:
+            parse_reward_spec(spec)
+        task = resolve_task(self.task, self.task_files)
+        if task.prefill:
+            raise RespreadError(f"task '{task.name}' has a prefill; training does not support prefilled replies yet")
+        if self.method == "diffuse" and not task.is_closed:
+            raise RespreadError(f"--method diffuse needs a closed task (a known answer set); '{task.name}' is open")
+
+
+def run_train(config: TrainConfig, out_dir: Path, *, resume: bool = False) -> dict:
+    """Train, checkpointing as it goes; returns (and writes) the `train.json` record."""
+    config.validate()
+    out_dir = Path(out_dir)
+    _prepare_out_dir(config, out_dir, resume)
+    started, cpu_started = time.time(), time.process_time()
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from respread.backends.transformers import TransformersBackend
+    from respread.restore.callbacks import DiversityMonitor
+
+    set_seed(config.seed)
+    task = resolve_task(config.task, config.task_files)
+    load_path = resolve_model(config.model).load_path
+    tokenizer = AutoTokenizer.from_pretrained(load_path)
+    model = AutoModelForCausalLM.from_pretrained(load_path, dtype=torch.float32)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    # The same rendering as `respread eval`, so training moves exactly the distribution eval measures.
+    render = TransformersBackend.from_loaded(model, tokenizer).render
+    max_length = config.max_completion_length or task.max_new_tokens
+
+    trainer = (_grpo_trainer if config.method == "grpo" else _diffuse_trainer)(
+        config, task, model, tokenizer, render, max_length, out_dir / "checkpoints"
+    )
+    monitor_tasks = config.monitor_tasks if config.monitor_tasks is not None else ([task.name] if task.is_closed else [])
+    if monitor_tasks:
+        DiversityMonitor(
+            monitor_tasks, every=config.monitor_every, out=out_dir, temperature=config.temperature,
+            task_files=config.task_files, seed=config.seed,
+        ).attach(trainer)
+
+    checkpoint = get_last_checkpoint(str(out_dir / "checkpoints")) if resume and (out_dir / "checkpoints").is_dir() else None
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+
+    final = out_dir / "final"
+    trained = trainer.model
+    if config.lora:
+        trained = trained.merge_and_unload()  # a plain HF model: `respread eval --model DIR` loads it as is
+    trained.save_pretrained(final)
+    tokenizer.save_pretrained(final)
+
+    wall = time.time() - started
+    gpus = torch.cuda.device_count() if config.device != "cpu" else 0
+    record = {
+        "config": asdict(config),
+        "resumed_from": checkpoint,
+        "task": task.model_dump(mode="json"),
+        "data": {
+            "prompts": [render(task.prompt(i)) for i in range(len(task.prompts))],
+            "rows": len(trainer.train_dataset),
+        },
+        "model_path": load_path,
+        "final_model": str(final),
+        "seed": config.seed,
+        "versions": _versions(),
+        "wall_seconds": round(wall, 1),
+        "cpu_hours": round((time.process_time() - cpu_started) / 3600, 4),
+        "gpu_hours": round(wall * gpus / 3600, 4),
+        "device": config.device if config.device != "cpu" else f"cpu ({os.cpu_count()} cores, {platform.machine()})",
+        "train_loss": result.training_loss,
+        "log_history": trainer.state.log_history,
+    }
+    (out_dir / TRAIN_FILE).write_text(json.dumps(record, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+    return record
+
+
+def _prepare_out_dir(config: TrainConfig, out_dir: Path, resume: bool) -> None:
+    """Refuse to mix two trainings in one directory; remember the config so a resume can check it."""
+    config_file = out_dir / CONFIG_FILE
+    wanted = asdict(config)
+    if config_file.exists():
+        saved = json.loads(config_file.read_text(encoding="utf-8"))
+        if not resume:
+            raise RespreadError(f"{out_dir} already holds a training run; pass --resume to continue it, or a new --out")
+        differ = sorted(k for k in wanted if saved.get(k) != wanted[k])
+        if differ:
+            raise RespreadError(f"{out_dir} holds a training run with different {', '.join(differ)}; use a new --out")
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = config_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(wanted, indent=2), encoding="utf-8")
+    tmp.replace(config_file)
+
+
+def _common_args(config: TrainConfig, output_dir: Path) -> dict:
+    """Trainer arguments both methods share. bf16 and gradient checkpointing are off: on this kind of CPU bf16
+    matmuls are hundreds of times slower, and checkpointing trades compute for memory a 135M model does not need."""
+    return dict(
+        output_dir=str(output_dir),
+        max_steps=config.steps,
+        learning_rate=config.learning_rate,
+        per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=1,
+        save_strategy="steps",
+        save_steps=config.save_every,
+        save_total_limit=2,  # a full checkpoint of a 135M model with optimizer state is ~1.5 GB; keep the last two
+        logging_steps=1,
+        report_to="none",
+        seed=config.seed,
+        bf16=False,
+        fp16=False,
+        gradient_checkpointing=False,
+        use_cpu=config.device == "cpu",
+        dataloader_num_workers=0,
+        lr_scheduler_type="constant",
+        warmup_steps=0,
+    )
+
+
+def _peft_config(config: TrainConfig):
+    if not config.lora:
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha, target_modules="all-linear", task_type="CAUSAL_LM")
+
+
+def _grpo_trainer(config, task, model, tokenizer, render, max_length: int, output_dir: Path):
+    from datasets import Dataset
+    from trl import GRPOConfig, GRPOTrainer
+
+    prompts_per_step = config.batch_size // config.group_size
+    rows = max(config.steps * prompts_per_step, len(task.prompts))
+    # One row per group, each with its own id: a group's completions are exactly those of one row, even when
+    # every row shows the same prompt (the rewards group by this column, across processes too).
+    dataset = Dataset.from_list(
+        [{"prompt": render(task.prompt(i % len(task.prompts))), "group_id": i} for i in range(rows)]
+    )
+    rewards, weights = [], []
+    for spec in config.rewards:
+        kind, weight = parse_reward_spec(spec)
+        rewards.append(
+            make_reward(
+                kind, task=task, parse=config.parse, num_generations=config.group_size,
+                max_completion_length=max_length,
+            )
+        )
+        weights.append(weight)
+    args = GRPOConfig(
+        **_common_args(config, output_dir),
+        num_generations=config.group_size,
+        max_completion_length=max_length,
+        temperature=config.temperature,
+        top_k=0,  # the model's own distribution: no truncation (generate's default would keep 50 tokens)
+        top_p=1.0,
+        beta=config.beta,
+        reward_weights=weights,
+        shuffle_dataset=False,
+    )
+    return GRPOTrainer(
+        model=model, reward_funcs=rewards, args=args, train_dataset=dataset, processing_class=tokenizer,
+        peft_config=_peft_config(config),
+    )
+
+
+def _diffuse_trainer(config, task, model, tokenizer, render, max_length: int, output_dir: Path):
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    from respread.tasks import AnswerParser
+
+    parser = AnswerParser(task)
+    pairs = [(i, answer) for i in range(len(task.prompts)) for answer in parser.support]
+    # Each epoch lists every (prompt, answer) once, in a seeded order, so any run of k steps·batch rows is
+    # close to uniform; the first surface form is the one trained (the bare number, the lower-case name).
+    random.Random(config.seed).shuffle(pairs)
+    dataset = Dataset.from_list([{"prompt": render(task.prompt(i)), "completion": parser.surface_forms(a)[0]} for i, a in pairs])
+    args = SFTConfig(**_common_args(config, output_dir), completion_only_loss=True, max_length=None)
+    return SFTTrainer(
+        model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=_peft_config(config)
+    )
+
+
+def _versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"python": platform.python_version()}
+    for package in ("respread", "torch", "transformers", "trl", "peft", "accelerate", "datasets"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = None
+    return found
