@@ -232,7 +232,7 @@ def capability_command(
             raise RespreadError("give at least one of --mmlu, --gsm8k or --reference")
         report = capability_report(
             model, mmlu=mmlu, gsm8k=gsm8k, reference=reference, mmlu_subset=mmlu_subset, gsm8k_subset=gsm8k_subset,
-            seed=seed, progress=lambda message: err_console.print(message),
+            seed=seed, progress=lambda message: err_console.print(message, markup=False, highlight=False),
         )
         from respread.report.study import capability_markdown
 
@@ -288,7 +288,7 @@ def study_command(
                 max_completion_length=max_completion_length, monitor_every=monitor_every, mmlu_subset=mmlu_subset,
                 gsm8k_subset=gsm8k_subset, **options,
             )
-        result = run_study(config, out, log=lambda message: err_console.print(message))
+        result = run_study(config, out, log=lambda message: err_console.print(message, markup=False, highlight=False))
         console.print(study_rich_table(result))
         console.print(f"study: {out / 'study.md'} · {out / 'study.json'} · wall {result['wall_seconds']:.0f} s")
     except ImportError as exc:
