@@ -79,9 +79,25 @@ def test_score_equals_a_plain_forward_pass(smollm):
         assert score == pytest.approx(expected, abs=1e-3)
 
 
-@pytest.mark.parametrize("params", [SamplingParams(max_new_tokens=4), SamplingParams(temperature=0.7, min_p=0.05, max_new_tokens=4)])
+def _digit_bias(smollm) -> tuple[tuple[int, float], ...]:
+    ids = [smollm.tokenizer.convert_tokens_to_ids(d) for d in ("7", "3")]
+    return ((ids[0], 2.0), (ids[1], -1.0))
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        SamplingParams(max_new_tokens=4),
+        SamplingParams(temperature=0.7, min_p=0.05, max_new_tokens=4),
+        SamplingParams(temperature=1.5, max_new_tokens=4),
+        "logit_bias",
+    ],
+    ids=["t1", "t0.7-min_p", "t1.5", "logit_bias"],
+)
 def test_exact_distribution_agrees_with_sampling(smollm, params):
     """Replies that are exactly a bare number are counted and tested against the exact probabilities."""
+    if params == "logit_bias":
+        params = SamplingParams(max_new_tokens=4, logit_bias=_digit_bias(smollm))
     answers = [str(i) for i in range(1, 11)]
     exact = np.exp(smollm.score(FEW_SHOT, answers, params))
     n = 400

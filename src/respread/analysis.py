@@ -6,6 +6,7 @@ lenient view, and a parser fix never needs a re-run.
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -183,3 +184,60 @@ def jsonable(obj):
     if isinstance(obj, np.integer):
         return int(obj)
     return obj
+
+
+def evaluate_into(config: EvalConfig, out: Path, parse: str, log=print, backend_factory=None, label: str = "study") -> dict:
+    """`respread eval` into `out` (resuming), writing metrics.json and summary.md; returns the metrics.
+
+    A folder whose metrics.json exists is complete (it is written last) and is read, not recomputed.
+    `backend_factory` lets several folders share one loaded model; by default `config.model` is loaded.
+    """
+    from respread.backends import load_backend
+    from respread.evaluate import run_eval
+    from respread.report.summary import markdown
+
+    if (out / "metrics.json").is_file():
+        metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+        if metrics.get("samples_per_prompt") == config.samples and set(metrics["tasks"]) == {t.name for t in config.tasks}:
+            return metrics  # else asked for more samples or other tasks: resume the records, recompute
+
+    def progress(task: str, done: int, wanted: int) -> None:
+        if done == wanted:
+            log(f"[{label}]   {task}: {wanted} samples" if wanted else f"[{label}]   {task}: exact distribution only")
+
+    run_eval(config, out, backend_factory or (lambda: load_backend(config.model)), progress)
+    metrics = jsonable(run_metrics(out, config, embed=False))
+    metrics["parse"] = parse
+    (out / "summary.md").write_text(markdown(metrics, parse), encoding="utf-8")
+    write_json_atomic(out / "metrics.json", metrics)  # last: its presence means the folder is complete
+    return metrics
+
+
+def write_json_atomic(path: Path, payload) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(path)
+
+
+def headline_figures(task_metrics: dict, parse: str) -> dict:
+    """Valid mass, TV all, TV among valid and entropy of one task in one run: exact where it was scored so."""
+    exact = task_metrics.get("exact")
+    sampled = task_metrics["parse"][parse]
+    if exact:
+        return {
+            "source": "exact",
+            "valid": exact["valid_mass"], "tv_all": exact["tv_all"], "tv_valid": exact["tv_valid"],
+            "entropy_bits": exact["entropy_bits"], "top_valid": exact["top_valid"],
+        }
+    return {
+        "source": f"sampled n={sampled['n']} ({sampled['n_valid']} valid, {parse})",
+        "valid": sampled["validity"]["value"],
+        "valid_ci": [sampled["validity"]["low"], sampled["validity"]["high"]],
+        "tv_all": sampled["tv_all"]["value"],
+        "tv_all_ci": [sampled["tv_all"]["low"], sampled["tv_all"]["high"]],
+        "tv_valid": sampled["tv_valid"]["value"],
+        "tv_valid_ci": [sampled["tv_valid"]["low"], sampled["tv_valid"]["high"]],
+        "floor_tv_valid": sampled["floor_tv_valid"],
+        "entropy_bits": sampled["entropy_bits"]["value"],
+        "top_valid": sampled["top_valid"],
+    }

@@ -232,7 +232,7 @@ def capability_command(
             raise RespreadError("give at least one of --mmlu, --gsm8k or --reference")
         report = capability_report(
             model, mmlu=mmlu, gsm8k=gsm8k, reference=reference, mmlu_subset=mmlu_subset, gsm8k_subset=gsm8k_subset,
-            seed=seed, progress=lambda message: err_console.print(message, markup=False, highlight=False),
+            seed=seed, progress=lambda message: err_console.print(message, markup=False, highlight=False, soft_wrap=True),
         )
         from respread.report.study import capability_markdown
 
@@ -288,13 +288,61 @@ def study_command(
                 max_completion_length=max_completion_length, monitor_every=monitor_every, mmlu_subset=mmlu_subset,
                 gsm8k_subset=gsm8k_subset, **options,
             )
-        result = run_study(config, out, log=lambda message: err_console.print(message, markup=False, highlight=False))
+        result = run_study(config, out, log=lambda message: err_console.print(message, markup=False, highlight=False, soft_wrap=True))
         console.print(study_rich_table(result))
         console.print(f"study: {out / 'study.md'} · {out / 'study.json'} · wall {result['wall_seconds']:.0f} s")
     except ImportError as exc:
         _fail(f"the study needs the train extra ({exc.name} is missing): pip install 'respread[train]'")
     except RespreadError as exc:
         _fail(str(exc))
+
+
+@app.command("baselines")
+def baselines_command(
+    model: str = typer.Option("smollm2-135m-instruct", help="Alias, local dir, .gguf file or hub id."),
+    panel: str = typer.Option("categorical", help="Categorical tasks ('categorical' or comma-separated names)."),
+    method: list[str] = typer.Option(
+        ["sweep", "logit-bias", "verbalized", "seeded"], "--method", help="sweep, logit-bias, verbalized, seeded (repeatable)."
+    ),
+    samples: int = typer.Option(100, help="Samples per task for every sampled figure (closed tasks are exact in sweeps)."),
+    temperatures: str = typer.Option("0.7,1,1.5,2", help="Sweep temperatures, comma-separated."),
+    top_p: str = typer.Option("0.9", help="Top-p values, each tried at every sweep temperature ('' for none)."),
+    min_p: str = typer.Option("0.1", help="Min-p values, each tried at every sweep temperature ('' for none)."),
+    fit_task: str = typer.Option("integer_1_100", help="Closed task the logit bias is fitted on."),
+    logit_bias: Optional[Path] = typer.Option(None, help="Apply this saved logit-bias file instead of fitting one."),
+    verbalized_k: int = typer.Option(5, help="Responses asked for in each verbalized-sampling reply."),
+    verbalized_max_tokens: int = typer.Option(192),
+    verbalized_samples: Optional[int] = typer.Option(None, help="Verbalized replies per task (default: --samples)."),
+    parse: str = typer.Option("strict", help="Parse for sampled figures: strict or lenient."),
+    seed: int = typer.Option(0),
+    tasks_file: list[Path] = typer.Option([], "--tasks-file"),
+    out: Path = typer.Option(..., help="Output directory; re-running into it continues where it stopped."),
+) -> None:
+    """Every fix that needs no training (sampling sweeps, logit correction, verbalized sampling, seeded prompts)."""
+    try:
+        from respread.restore.baselines.runner import BaselinesConfig, run_baselines
+        from respread.report.baselines import baselines_rich_table
+
+        config = BaselinesConfig(
+            model=model, panel=panel, samples=samples, methods=method, temperatures=_floats(temperatures, "--temperatures"),
+            top_ps=_floats(top_p, "--top-p"), min_ps=_floats(min_p, "--min-p"), fit_task=fit_task,
+            logit_bias_file=str(logit_bias) if logit_bias else None, verbalized_k=verbalized_k,
+            verbalized_max_tokens=verbalized_max_tokens, verbalized_samples=verbalized_samples, parse=parse, seed=seed, task_files=[str(p) for p in tasks_file],
+        )
+        result = run_baselines(config, out, log=lambda message: err_console.print(message, markup=False, highlight=False, soft_wrap=True))
+        console.print(baselines_rich_table(result))
+        console.print(f"baselines: {out / 'baselines.md'} · {out / 'baselines.json'} · wall {result['wall_seconds']:.0f} s")
+    except ImportError as exc:
+        _fail(f"the Pareto plot needs matplotlib ({exc.name} is missing): pip install 'respread[train]'")
+    except RespreadError as exc:
+        _fail(str(exc))
+
+
+def _floats(text: str, option: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError as exc:
+        raise RespreadError(f"{option} takes comma-separated numbers (got {text!r})") from exc
 
 
 @app.command("tasks")

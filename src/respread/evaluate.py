@@ -39,6 +39,10 @@ class EvalConfig:
     seed: int = 0
     exact: bool = False
     chunk: int = 50  # samples per backend call; records are written after each call
+    logit_bias: tuple[tuple[int, float], ...] = ()  # see SamplingParams.logit_bias
+    # False: closed tasks get their exact distribution only (with `exact`), which already says everything
+    # sampling them would, without sampling error; a sweep over many settings then costs little.
+    sample_closed: bool = True
 
     def __post_init__(self) -> None:
         if self.samples < 1:
@@ -58,6 +62,7 @@ class EvalConfig:
             top_k=self.top_k,
             min_p=self.min_p,
             max_new_tokens=self.max_new_tokens or default_length,
+            logit_bias=tuple(self.logit_bias),
         )
 
     def run_identity(self) -> dict:
@@ -138,13 +143,14 @@ def run_eval(
     with RecordWriter(out_dir / SAMPLES_FILE) as samples_out, RecordWriter(out_dir / EXACT_FILE) as exact_out:
         for task in config.tasks:
             params = config.params_for(task)
-            wanted = config.samples * len(task.prompts)
+            samples = 0 if (config.exact and task.is_closed and not config.sample_closed) else config.samples
+            wanted = samples * len(task.prompts)
             task_keys: list[str] = []
             for prompt_index, prompt_text in enumerate(task.prompts):
                 digest = settings_digest(task, prompt_index, params, config)
-                keys = [f"{task.name}|p{prompt_index}|s{i}|{digest}" for i in range(config.samples)]
+                keys = [f"{task.name}|p{prompt_index}|s{i}|{digest}" for i in range(samples)]
                 missing = [i for i, key in enumerate(keys) if key not in done_samples]
-                done = config.samples - len(missing) + prompt_index * config.samples
+                done = samples - len(missing) + prompt_index * samples
                 if progress:
                     progress(task.name, done, wanted)
                 for start in range(0, len(missing), config.chunk):
@@ -175,7 +181,7 @@ def run_eval(
                 if config.exact and task.is_closed and exact_key not in done_exact:
                     exact_out.write(exact_record(get_backend(), task, prompt_index, params, exact_key, config.model))
                 task_keys += keys
-            if not any(done_samples[k] for k in task_keys):
+            if task_keys and not any(done_samples[k] for k in task_keys):
                 raise RespreadError(
                     f"task '{task.name}': all {len(task_keys)} replies are empty (kept in {out_dir / SAMPLES_FILE}); "
                     "the model ends its turn at once: check its chat template and end-of-turn token"

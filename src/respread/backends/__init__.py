@@ -42,6 +42,9 @@ class SamplingParams:
     min_p: float = 0.0
     max_new_tokens: int = 32
     stop: tuple[str, ...] = field(default=())
+    # (token id, bias) pairs added to the raw logits before any warping, as OpenAI-style `logit_bias`
+    # and transformers' logits processors do (processors run before temperature and truncation).
+    logit_bias: tuple[tuple[int, float], ...] = field(default=())
 
     def __post_init__(self) -> None:
         checks = [
@@ -50,6 +53,7 @@ class SamplingParams:
             (self.top_k >= 0, "top_k must be >= 0 (0 = no truncation)"),
             (0 <= self.min_p < 1, "min_p must be in [0, 1)"),
             (self.max_new_tokens >= 1, "max_new_tokens must be >= 1"),
+            (all(int(t) >= 0 and math.isfinite(b) for t, b in self.logit_bias), "logit_bias needs token ids >= 0 and finite biases"),
         ]
         for ok, message in checks:
             if not ok:
@@ -58,6 +62,10 @@ class SamplingParams:
     def as_dict(self) -> dict:
         d = asdict(self)
         d["stop"] = list(self.stop)
+        if self.logit_bias:
+            d["logit_bias"] = {str(token): bias for token, bias in self.logit_bias}
+        else:
+            del d["logit_bias"]  # absent when unused, so runs recorded before it existed keep their keys
         return d
 
 

@@ -9,9 +9,9 @@ past the uniform, which here changed 2 of 64 completions; Gumbel-max only flips 
 two best perturbed logits.)
 
 Scoring. Teacher forcing: the prompt is run once, then every candidate answer (plus the end-of-turn
-marker) is scored in one padded batch. The warping the sampler applies (temperature, top-k, top-p, min-p)
-is applied to each step's distribution too, so a score is the exact probability the sampler gives that
-reply.
+marker) is scored in one padded batch. The warping the sampler applies (logit bias, temperature, top-k,
+top-p, min-p) is applied to each step's distribution too, so a score is the exact probability the sampler
+gives that reply.
 """
 
 from __future__ import annotations
@@ -209,7 +209,34 @@ class TransformersBackend:
                 scores += self._score_chunk(copy.deepcopy(out.past_key_values), first_logits, chunk, params)
         return scores
 
-    def _score_chunk(self, cache, first_logits, chunk: list[list[int]], params: SamplingParams) -> list[float]:
+    def teacher_forced_logits(self, prompt: Prompt, answers: Sequence[str], reduce=None) -> list:
+        """Raw next-token logits at every position of each answer followed by end-of-answer, unwarped.
+
+        Returns one `(targets, logits)` per answer: the token ids scored ([L]) and the logits that predict
+        each of them ([L, vocab]). `reduce(targets, logits)`, if given, is applied to each answer as soon as
+        it is computed and its result kept instead, so a caller that needs a few columns (a logit-bias fit)
+        never holds [L, vocab] for a thousand answers.
+        """
+        import torch
+
+        prompt_ids = self._prompt_ids(prompt)
+        prompt_text = self.tokenizer.decode(prompt_ids)
+        continuations = [
+            self._continuation_ids(prompt_text, prompt_ids, answer) + self.end_of_answer_ids for answer in answers
+        ]
+        reduce = reduce or (lambda targets, logits: (targets, logits))
+        kept = []
+        with torch.inference_mode():
+            out = self.model(input_ids=torch.tensor([prompt_ids], device=self.device), use_cache=True)
+            first_logits = out.logits[:, -1, :].float()
+            for start in range(0, len(continuations), self.batch_size):
+                chunk = continuations[start : start + self.batch_size]
+                targets, logits, _ = self._forced_chunk(copy.deepcopy(out.past_key_values), first_logits, chunk)
+                kept += [reduce(targets[i, : len(c)], logits[i, : len(c)]) for i, c in enumerate(chunk)]
+        return kept
+
+    def _forced_chunk(self, cache, first_logits, chunk: list[list[int]]):
+        """Padded targets [n, width], the logits predicting them [n, width, vocab] and the padding mask."""
         import torch
 
         n, width = len(chunk), max(len(c) for c in chunk)
@@ -223,6 +250,13 @@ class TransformersBackend:
             logits = torch.cat([first_logits.expand(n, -1)[:, None, :], logits], dim=1)
         else:
             logits = first_logits.expand(n, -1)[:, None, :]
+        return targets, logits, mask
+
+    def _score_chunk(self, cache, first_logits, chunk: list[list[int]], params: SamplingParams) -> list[float]:
+        import torch
+
+        n, width = len(chunk), max(len(c) for c in chunk)
+        targets, logits, mask = self._forced_chunk(cache, first_logits, chunk)
         logprobs = _warped_logprobs(logits.reshape(n * width, -1), params).reshape(n, width, -1)
         picked = logprobs.gather(-1, targets[..., None]).squeeze(-1)
         picked = torch.where(mask > 0, picked, torch.zeros_like(picked))
@@ -237,12 +271,16 @@ class TransformersBackend:
 
 
 def _warped_logprobs(logits, params: SamplingParams):
-    """Log-probabilities after temperature, top-k, top-p and min-p, in transformers' order.
+    """Log-probabilities after logit bias, temperature, top-k, top-p and min-p, in transformers' order.
 
     Temperature 0 is greedy: the argmax gets log-probability 0, everything else −inf.
     """
     import torch
 
+    if params.logit_bias:
+        ids = torch.tensor([t for t, _ in params.logit_bias], device=logits.device)
+        bias = torch.tensor([b for _, b in params.logit_bias], dtype=logits.dtype, device=logits.device)
+        logits = logits.index_add(-1, ids, bias.expand(*logits.shape[:-1], -1))
     if params.temperature == 0:
         greedy = torch.full_like(logits, float("-inf"))
         return greedy.scatter(-1, logits.argmax(-1, keepdim=True), 0.0)

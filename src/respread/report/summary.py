@@ -55,6 +55,10 @@ def table_rows(metrics: dict, parse: str = "strict") -> list[list[str]]:
             else ("not run" if task["closed"] else "open set")
         )
         picks = ", ".join(f"{a} ({100 * s:.0f}%)" for a, s in m["top_valid"]) or "—"
+        if not m["n"]:  # exact only (a sweep does not sample closed tasks)
+            exact_picks = ", ".join(f"{a} ({100 * s:.0f}%)" for a, s in exact["top_valid"]) if exact else "—"
+            rows.append([name, "0 (exact only)", "—", "—", "—", "—", "—", exact_cell, exact_picks])
+            continue
         rows.append(
             [
                 name,

@@ -89,6 +89,7 @@ def arm_slug(arm: str) -> str:
 
 
 def run_study(config: StudyConfig, out_dir: Path, log: Log = print) -> dict:
+    from respread.analysis import evaluate_into
     from respread.evaluate import EvalConfig
     from respread.restore.train import TRAIN_FILE, run_train
     from respread.tasks import select_tasks
@@ -152,61 +153,17 @@ def run_study(config: StudyConfig, out_dir: Path, log: Log = print) -> dict:
     return result
 
 
-def evaluate_into(config, out: Path, parse: str, log: Log = print) -> dict:
-    """`respread eval` into `out` (resuming), writing metrics.json and summary.md; returns the metrics."""
-    from respread.analysis import jsonable, run_metrics
-    from respread.backends import load_backend
-    from respread.evaluate import run_eval
-    from respread.report.summary import markdown
-
-    if (out / "metrics.json").is_file():
-        return json.loads((out / "metrics.json").read_text(encoding="utf-8"))
-    def progress(task: str, done: int, wanted: int) -> None:
-        if done == wanted:
-            log(f"[study]   {task}: {wanted} samples")
-
-    run_eval(config, out, lambda: load_backend(config.model), progress)
-    metrics = jsonable(run_metrics(out, config, embed=False))
-    metrics["parse"] = parse
-    (out / "summary.md").write_text(markdown(metrics, parse), encoding="utf-8")
-    tmp = out / "metrics.json.tmp"
-    tmp.write_text(json.dumps(metrics, indent=2, ensure_ascii=False), encoding="utf-8")
-    tmp.replace(out / "metrics.json")  # written last: its presence means the stage is complete
-    return metrics
-
-
-def condition_figures(task_metrics: dict, parse: str) -> dict:
-    """TV all, TV among valid and valid mass of one task in one condition: exact where the task is closed."""
-    exact = task_metrics.get("exact")
-    sampled = task_metrics["parse"][parse]
-    if exact:
-        return {
-            "source": "exact",
-            "valid": exact["valid_mass"], "tv_all": exact["tv_all"], "tv_valid": exact["tv_valid"],
-            "top_valid": exact["top_valid"],
-        }
-    return {
-        "source": f"sampled n={sampled['n']} ({sampled['n_valid']} valid, {parse})",
-        "valid": sampled["validity"]["value"],
-        "valid_ci": [sampled["validity"]["low"], sampled["validity"]["high"]],
-        "tv_all": sampled["tv_all"]["value"],
-        "tv_all_ci": [sampled["tv_all"]["low"], sampled["tv_all"]["high"]],
-        "tv_valid": sampled["tv_valid"]["value"],
-        "tv_valid_ci": [sampled["tv_valid"]["low"], sampled["tv_valid"]["high"]],
-        "floor_tv_valid": sampled["floor_tv_valid"],
-        "top_valid": sampled["top_valid"],
-    }
-
-
 def study_table(metrics: dict[str, dict], trained_task: str, parse: str) -> list[dict]:
     """One row per task: its figures in every condition, the trained task first."""
+    from respread.analysis import headline_figures
+
     names = list(next(iter(metrics.values()))["tasks"])
     names.sort(key=lambda n: n != trained_task)
     return [
         {
             "task": name,
             "trained": name == trained_task,
-            "conditions": {c: condition_figures(m["tasks"][name], parse) for c, m in metrics.items() if name in m["tasks"]},
+            "conditions": {c: headline_figures(m["tasks"][name], parse) for c, m in metrics.items() if name in m["tasks"]},
         }
         for name in names
     ]
