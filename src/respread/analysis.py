@@ -16,7 +16,7 @@ import numpy as np
 from respread.evaluate import EXACT_FILE, SAMPLES_FILE, EvalConfig, settings_digest
 from respread.metrics import categorical as cat
 from respread.metrics.uncertainty import bootstrap_ci, chi2_uniformity_pvalue, expected_tv_uniform
-from respread.records import iter_records
+from respread.records import iter_records, write_json_atomic
 from respread.tasks import AnswerParser, TaskSpec
 from respread.tasks.parsing import PARSE_MODES
 from respread.text_analysis import text_task_metrics
@@ -211,12 +211,6 @@ def evaluate_into(config: EvalConfig, out: Path, parse: str, log=print, backend_
     (out / "summary.md").write_text(markdown(metrics, parse), encoding="utf-8")
     write_json_atomic(out / "metrics.json", metrics)  # last: its presence means the folder is complete
     return metrics
-
-
-def write_json_atomic(path: Path, payload) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")
-    tmp.replace(path)
 
 
 def headline_figures(task_metrics: dict, parse: str) -> dict:

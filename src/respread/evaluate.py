@@ -16,7 +16,7 @@ from typing import Callable
 
 from respread.backends import Backend, SamplingParams
 from respread.errors import RespreadError
-from respread.records import RecordWriter, iter_records, sample_seed
+from respread.records import RecordWriter, iter_records, sample_seed, write_json_atomic
 from respread.tasks import AnswerParser, TaskSpec
 
 SAMPLES_FILE = "samples.jsonl"
@@ -103,9 +103,7 @@ def prepare_run_dir(out_dir: Path, config: EvalConfig) -> None:
                 f"{out_dir} holds a run with different {', '.join(differ)}; use a new --out to compare settings"
             )
     state.setdefault("tasks", {}).update({t.name: t.model_dump(mode="json") for t in config.tasks})
-    tmp = run_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state, indent=2, ensure_ascii=False), encoding="utf-8")
-    tmp.replace(run_file)
+    write_json_atomic(run_file, state)
 
 
 def read_run_file(out_dir: Path) -> dict:

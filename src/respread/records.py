@@ -81,3 +81,10 @@ class RecordWriter:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def write_json_atomic(path: Path, payload) -> None:
+    """Write JSON through a temporary file and a rename, so a reader (or a kill -9) never sees half a file."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(path)

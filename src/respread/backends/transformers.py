@@ -192,22 +192,8 @@ class TransformersBackend:
 
     # ---------------------------------------------------------------- scoring
     def score(self, prompt: Prompt, answers: Sequence[str], params: SamplingParams | None = None) -> list[float]:
-        import torch
-
         params = params or SamplingParams()
-        prompt_ids = self._prompt_ids(prompt)
-        prompt_text = self.tokenizer.decode(prompt_ids)  # once: every answer is tokenised after it
-        continuations = [
-            self._continuation_ids(prompt_text, prompt_ids, answer) + self.end_of_answer_ids for answer in answers
-        ]
-        scores: list[float] = []
-        with torch.inference_mode():
-            out = self.model(input_ids=torch.tensor([prompt_ids], device=self.device), use_cache=True)
-            first_logits = out.logits[:, -1, :].float()
-            for start in range(0, len(continuations), self.batch_size):
-                chunk = continuations[start : start + self.batch_size]
-                scores += self._score_chunk(copy.deepcopy(out.past_key_values), first_logits, chunk, params)
-        return scores
+        return self._each_forced_chunk(prompt, answers, lambda chunk, targets, logits, mask: _summed_logprobs(targets, logits, mask, params))
 
     def teacher_forced_logits(self, prompt: Prompt, answers: Sequence[str], reduce=None) -> list:
         """Raw next-token logits at every position of each answer followed by end-of-answer, unwarped.
@@ -217,23 +203,40 @@ class TransformersBackend:
         it is computed and its result kept instead, so a caller that needs a few columns (a logit-bias fit)
         never holds [L, vocab] for a thousand answers.
         """
+        reduce = reduce or (lambda targets, logits: (targets, logits))
+        return self._each_forced_chunk(
+            prompt, answers, lambda chunk, targets, logits, _: [reduce(targets[i, : len(c)], logits[i, : len(c)]) for i, c in enumerate(chunk)]
+        )
+
+    def answer_token_ids(self, prompt: Prompt, answers: Sequence[str]) -> list[list[int]]:
+        """The tokens scoring reads for each answer: the answer tokenised after the prompt, then end-of-answer.
+
+        No model call: a caller that only needs the token set (which tokens a logit bias may touch) gets it here.
+        """
+        return self._continuations(self._prompt_ids(prompt), answers)
+
+    def _continuations(self, prompt_ids: list[int], answers: Sequence[str]) -> list[list[int]]:
+        prompt_text = self.tokenizer.decode(prompt_ids)  # once: every answer is tokenised after it
+        return [self._continuation_ids(prompt_text, prompt_ids, answer) + self.end_of_answer_ids for answer in answers]
+
+    def _each_forced_chunk(self, prompt: Prompt, answers: Sequence[str], per_chunk) -> list:
+        """Run the prompt once, then teacher-force the answers a batch at a time; concatenate per_chunk's lists.
+
+        `per_chunk(chunk, targets, logits, mask)` gets the chunk's token lists, padded targets [n, width], the
+        raw logits predicting them [n, width, vocab] and the padding mask.
+        """
         import torch
 
         prompt_ids = self._prompt_ids(prompt)
-        prompt_text = self.tokenizer.decode(prompt_ids)
-        continuations = [
-            self._continuation_ids(prompt_text, prompt_ids, answer) + self.end_of_answer_ids for answer in answers
-        ]
-        reduce = reduce or (lambda targets, logits: (targets, logits))
-        kept = []
+        continuations = self._continuations(prompt_ids, answers)
+        results: list = []
         with torch.inference_mode():
             out = self.model(input_ids=torch.tensor([prompt_ids], device=self.device), use_cache=True)
             first_logits = out.logits[:, -1, :].float()
             for start in range(0, len(continuations), self.batch_size):
                 chunk = continuations[start : start + self.batch_size]
-                targets, logits, _ = self._forced_chunk(copy.deepcopy(out.past_key_values), first_logits, chunk)
-                kept += [reduce(targets[i, : len(c)], logits[i, : len(c)]) for i, c in enumerate(chunk)]
-        return kept
+                results += per_chunk(chunk, *self._forced_chunk(copy.deepcopy(out.past_key_values), first_logits, chunk))
+        return results
 
     def _forced_chunk(self, cache, first_logits, chunk: list[list[int]]):
         """Padded targets [n, width], the logits predicting them [n, width, vocab] and the padding mask."""
@@ -252,22 +255,22 @@ class TransformersBackend:
             logits = first_logits.expand(n, -1)[:, None, :]
         return targets, logits, mask
 
-    def _score_chunk(self, cache, first_logits, chunk: list[list[int]], params: SamplingParams) -> list[float]:
-        import torch
-
-        n, width = len(chunk), max(len(c) for c in chunk)
-        targets, logits, mask = self._forced_chunk(cache, first_logits, chunk)
-        logprobs = _warped_logprobs(logits.reshape(n * width, -1), params).reshape(n, width, -1)
-        picked = logprobs.gather(-1, targets[..., None]).squeeze(-1)
-        picked = torch.where(mask > 0, picked, torch.zeros_like(picked))
-        return picked.sum(dim=1).tolist()
-
     def _continuation_ids(self, prompt_text: str, prompt_ids: list[int], answer: str) -> list[int]:
         """Tokens of `answer` as the model would produce them after the prompt (tokenised in context)."""
         full = self.tokenizer.encode(prompt_text + answer, add_special_tokens=False)
         if full[: len(prompt_ids)] == prompt_ids and len(full) > len(prompt_ids):
             return full[len(prompt_ids) :]
         return self.tokenizer.encode(answer, add_special_tokens=False)
+
+
+def _summed_logprobs(targets, logits, mask, params: SamplingParams) -> list[float]:
+    """log P(each padded row of targets) under the warped distribution, padding masked out."""
+    import torch
+
+    n, width = targets.shape
+    logprobs = _warped_logprobs(logits.reshape(n * width, -1), params).reshape(n, width, -1)
+    picked = logprobs.gather(-1, targets[..., None]).squeeze(-1)
+    return torch.where(mask > 0, picked, torch.zeros_like(picked)).sum(dim=1).tolist()
 
 
 def _warped_logprobs(logits, params: SamplingParams):

@@ -31,6 +31,7 @@ from typing import Literal
 
 from respread.errors import RespreadError
 from respread.models import DEFAULT_MODEL, resolve_model
+from respread.records import write_json_atomic
 from respread.restore.rewards import make_reward, parse_reward_spec, resolve_task
 
 CONFIG_FILE = "train_config.json"
@@ -171,9 +172,7 @@ def _prepare_out_dir(config: TrainConfig, out_dir: Path, resume: bool) -> None:
             raise RespreadError(f"{out_dir} holds a training run with different {', '.join(differ)}; use a new --out")
         return
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = config_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(wanted, indent=2), encoding="utf-8")
-    tmp.replace(config_file)
+    write_json_atomic(config_file, wanted)
 
 
 def _common_args(config: TrainConfig, output_dir: Path) -> dict:

@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from respread.errors import RespreadError
+from respread.records import write_json_atomic
 from respread.tasks import AnswerParser, TaskSpec
 
 BIAS_FORMAT = "respread.logit_bias/1"
@@ -53,9 +54,7 @@ class LogitBias:
         payload = {"format": BIAS_FORMAT, **asdict(self)}
         payload["bias"] = {str(t): b for t, b in self.bias.items()}
         payload["tokens"] = {str(t): s for t, s in self.tokens.items()}
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")
-        tmp.replace(path)
+        write_json_atomic(path, payload)
         return path
 
     @classmethod
@@ -103,13 +102,8 @@ def fit_logit_bias(backend, task: TaskSpec, *, temperature: float = 1.0, max_ite
     flat = [f for group in forms for f in group]
     owner = torch.tensor([i for i, group in enumerate(forms) for _ in group])
 
-    # Pass 1: which tokens the forms use (these get a bias); pass 2 keeps only their logits.
-    per_prompt = []
-    for prompt_index in range(len(task.prompts)):
-        prompt = task.prompt(prompt_index)
-        targets = backend.teacher_forced_logits(prompt, flat, reduce=lambda t, logits: t.clone())
-        per_prompt.append((prompt, targets))
-    token_ids = sorted({int(t) for _, targets in per_prompt for seq in targets for t in seq.tolist()})
+    # The tokens the forms are spelled with (plus end-of-turn) get a bias; no model call needed to find them.
+    token_ids = sorted({t for i in range(len(task.prompts)) for seq in backend.answer_token_ids(task.prompt(i), flat) for t in seq})
     biased = torch.tensor(token_ids)
     column = {t: i for i, t in enumerate(token_ids)}
 
@@ -124,8 +118,8 @@ def fit_logit_bias(backend, task: TaskSpec, *, temperature: float = 1.0, max_ite
         )
 
     prompts_data = []
-    for prompt, _ in per_prompt:
-        rows = backend.teacher_forced_logits(prompt, flat, reduce=reduce)
+    for prompt_index in range(len(task.prompts)):
+        rows = backend.teacher_forced_logits(task.prompt(prompt_index), flat, reduce=reduce)
         width = max(len(cols) for cols, _, _ in rows)
         n = len(rows)
         cols = torch.zeros(n, width, dtype=torch.long)

@@ -133,7 +133,7 @@ def run_baselines(config: BaselinesConfig, out_dir: Path, log: Log = print) -> d
     }
     png = plot_pareto(result, out_dir / "pareto.png")
     result["pareto_plot"] = str(png) if png else None
-    from respread.analysis import write_json_atomic
+    from respread.records import write_json_atomic
 
     write_json_atomic(out_dir / BASELINES_FILE, result)
     (out_dir / "baselines.md").write_text(baselines_markdown(result), encoding="utf-8")
@@ -229,7 +229,8 @@ def _seeded(config: BaselinesConfig, tasks, out_dir: Path, backend, log: Log) ->
 
 
 def _verbalized(config: BaselinesConfig, tasks, out_dir: Path, backend, log: Log) -> dict:
-    from respread.analysis import jsonable, task_metrics, write_json_atomic
+    from respread.analysis import jsonable, task_metrics
+    from respread.records import write_json_atomic
     from respread.evaluate import SAMPLES_FILE, EvalConfig, run_eval, settings_digest
     from respread.records import iter_records
     from respread.restore.baselines.verbalized import parse_verbalized, pick_answer, summarise_statuses, verbalized_prompt
