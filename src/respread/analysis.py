@@ -16,6 +16,7 @@ import numpy as np
 from respread.evaluate import EXACT_FILE, SAMPLES_FILE, EvalConfig, settings_digest
 from respread.metrics import categorical as cat
 from respread.metrics.uncertainty import bootstrap_ci, chi2_uniformity_pvalue, expected_tv_uniform
+from respread.metrics.verifiable import correctness_figures, distinct_answers, path_figures
 from respread.records import iter_records, write_json_atomic
 from respread.tasks import AnswerParser, TaskSpec
 from respread.tasks.parsing import PARSE_MODES
@@ -63,6 +64,8 @@ def sampled_metrics(counts: Counter, support: frozenset[str], *, resamples: int 
         "top_valid": [[a, share] for a, share in cat.top_k({a: c for a, c in counts.items() if a in support}, 5)]
         if n_valid
         else [],
+        # A valid answer is a right one on constrained tasks: would k tries have found one? (prompts pooled)
+        "pass_at_k": correctness_figures([[True] * n_valid + [False] * (n - n_valid)])["pass_at_k"] if n else {},
     }
 
 
@@ -90,6 +93,38 @@ def exact_metrics(probs: dict[str, float], support: frozenset[str], forms: list[
         "effective_number": cat.effective_number(weights, support),
         "top_valid": [[a, share] for a, share in cat.top_k(probs, 5)],
     }
+
+
+def verifiable_task_metrics(task: TaskSpec, records: list[dict], *, resamples: int, seed: int) -> dict:
+    """Accuracy, pass@k, distinct final answers and distinct calculation paths among correct chains.
+
+    Each under both parses: strict reads only an answer the reply states ("The answer is 18", "#### 18",
+    or a bare number); lenient also takes the last number of the reply.
+    """
+    from respread.tasks.verifiable import calculation_path
+
+    parser = AnswerParser(task)
+    by_prompt: dict[int, list[dict]] = defaultdict(list)
+    for record in records:
+        by_prompt[record["prompt_index"]].append(record)
+    prompts = sorted(by_prompt)
+    result: dict = {"task": task.name, "verifiable": True, "prompts": len(prompts), "n": len(records), "parse": {}}
+    result["samples_per_prompt"] = min((len(g) for g in by_prompt.values()), default=0)
+    result["finished"] = float(np.mean([bool(r.get("finished")) for r in records])) if records else None
+    for mode in PARSE_MODES:
+        parsed = {p: [parser.parse(r["text"], mode, p) for r in by_prompt[p]] for p in prompts}
+        correct_paths = [
+            [calculation_path(r["text"], task.prompts[p]) for r, x in zip(by_prompt[p], parsed[p]) if x.valid]
+            for p in prompts
+        ]
+        figures = correctness_figures([[x.valid for x in parsed[p]] for p in prompts], resamples=resamples, seed=seed)
+        result["parse"][mode] = {
+            **figures,
+            "answered": float(np.mean([x.answer is not None for p in prompts for x in parsed[p]])) if records else None,
+            "distinct_answers": distinct_answers([[x.answer for x in parsed[p]] for p in prompts], resamples=resamples, seed=seed),
+            "paths": path_figures(correct_paths, resamples=resamples, seed=seed),
+        }
+    return result
 
 
 def task_metrics(task: TaskSpec, texts: list[str], exact: list[dict], *, resamples: int, seed: int) -> dict:
@@ -145,7 +180,9 @@ def run_metrics(
     for task in config.tasks:
         if not records.get(task.name) and not exact.get(task.name):
             continue
-        if task.answer_type == "text":
+        if task.answer_type == "verifiable":
+            per_task[task.name] = verifiable_task_metrics(task, records[task.name], resamples=resamples, seed=config.seed)
+        elif task.answer_type == "text":
             per_task[task.name] = text_task_metrics(
                 task,
                 records[task.name],
@@ -197,9 +234,12 @@ def evaluate_into(config: EvalConfig, out: Path, parse: str, log=print, backend_
     from respread.report.summary import markdown
 
     if (out / "metrics.json").is_file():
+        from respread.evaluate import read_run_file
+
         metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
-        if metrics.get("samples_per_prompt") == config.samples and set(metrics["tasks"]) == {t.name for t in config.tasks}:
-            return metrics  # else asked for more samples or other tasks: resume the records, recompute
+        same_run = read_run_file(out).get("identity") == config.run_identity()
+        if same_run and metrics.get("samples_per_prompt") == config.samples and set(metrics["tasks"]) == {t.name for t in config.tasks}:
+            return metrics  # else other settings (refused below), more samples or other tasks (resumed)
 
     def progress(task: str, done: int, wanted: int) -> None:
         if done == wanted:

@@ -45,6 +45,9 @@ def eval_command(
     embed_model: Optional[str] = typer.Option(None, help="sentence-transformers id/path (default: offline MiniLM)."),
     text_resamples: int = typer.Option(200, help="Subsampling replicates for text-metric CIs."),
     nli_model: Optional[str] = typer.Option(None, help="NLI classifier id/path: adds NLI diversity for text tasks."),
+    cot: str = typer.Option("task", help="Chain of thought: task (as written), off:/on: + instruction, prefill or template."),
+    gsm8k: Optional[str] = typer.Option(None, help="Adds task 'gsm8k': a GSM8K JSONL file or hub id (openai/gsm8k)."),
+    gsm8k_subset: int = typer.Option(20, help="GSM8K problems (seeded subset)."),
     device: str = typer.Option("cpu"),
     dtype: str = typer.Option("float32"),
     batch_size: int = typer.Option(64, help="Sequences decoded together."),
@@ -57,8 +60,7 @@ def eval_command(
     from respread.analysis import jsonable, run_metrics
     from respread.backends import load_backend
     from respread.evaluate import EvalConfig, run_eval
-    from respread.report.summary import markdown, rich_table, text_tables
-    from respread.tasks import select_tasks
+    from respread.report.summary import markdown, rich_table, text_tables, verifiable_table
 
     try:
         if parse not in ("strict", "lenient"):
@@ -69,8 +71,9 @@ def eval_command(
             raise RespreadError(f"--out {out} exists and is not a directory")
         config = EvalConfig(
             model=model,
-            tasks=select_tasks(tasks, tasks_file, prompts_file),
+            tasks=_tasks_with_gsm8k(tasks, tasks_file, prompts_file, gsm8k, gsm8k_subset, seed),
             samples=samples,
+            cot=cot,
             temperature=temperature,
             top_p=top_p,
             top_k=top_k,
@@ -125,13 +128,27 @@ def eval_command(
         metrics["parse"] = parse
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False), encoding="utf-8")
         (out / "summary.md").write_text(markdown(metrics, parse), encoding="utf-8")
-        if any(not t.get("text") for t in metrics["tasks"].values()):
+        if any(not t.get("text") and not t.get("verifiable") for t in metrics["tasks"].values()):
             console.print(rich_table(metrics, parse))
+        if (table := verifiable_table(metrics, parse)) is not None:
+            console.print(table)
         for table in text_tables(metrics):
             console.print(table)
         console.print(f"records: {out / 'samples.jsonl'} · metrics: {out / 'metrics.json'} · {out / 'summary.md'}")
     except RespreadError as exc:
         _fail(str(exc))
+
+
+def _tasks_with_gsm8k(selection: str, task_files, prompt_files, gsm8k: str | None, subset: int, seed: int) -> list:
+    """The selected tasks, plus GSM8K as task `gsm8k` when a source is given (`--tasks ''` for GSM8K alone)."""
+    from respread.tasks import select_tasks
+
+    tasks = select_tasks(selection, task_files, prompt_files) if selection.strip() or not gsm8k else []
+    if gsm8k:
+        from respread.tasks.verifiable import gsm8k_task
+
+        tasks.append(gsm8k_task(gsm8k, subset, seed))
+    return tasks
 
 
 @app.command("decompose")
@@ -147,7 +164,7 @@ def decompose_command(
 ) -> None:
     """Split the diversity drop REF -> TARGET into quality control and narrowing among correct outputs."""
     from respread.analysis import jsonable
-    from respread.decompose import decompose_runs
+    from respread.locate.decompose import decompose_runs
     from respread.report.decompose import decompose_table
 
     try:
@@ -162,6 +179,45 @@ def decompose_command(
         console.print(decompose_table(result))
         if out:
             out.write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
+    except RespreadError as exc:
+        _fail(str(exc))
+
+
+@app.command("compare")
+def compare_command(
+    stages: list[str] = typer.Argument(..., help="Models (alias, path, hub id) or run directories, in lineage order."),
+    label: list[str] = typer.Option([], "--label", help="A name per stage, in order (default: the stage's last path part)."),
+    tasks: str = typer.Option("categorical,constrained", help="Tasks for model stages ('' with --gsm8k for GSM8K alone)."),
+    samples: int = typer.Option(100, help="Samples per prompt for model stages."),
+    temperature: float = typer.Option(1.0),
+    top_p: float = typer.Option(1.0),
+    min_p: float = typer.Option(0.0),
+    exact: bool = typer.Option(True, "--exact/--no-exact", help="Exact distributions of closed tasks (sampling still feeds the decomposition)."),
+    cot: str = typer.Option("task", help="Chain of thought for model stages: task, off:/on: + instruction, prefill or template."),
+    gsm8k: Optional[str] = typer.Option(None, help="Adds task 'gsm8k' from a GSM8K JSONL file or hub id."),
+    gsm8k_subset: int = typer.Option(20),
+    parse: str = typer.Option("strict", help="strict or lenient: decides validity everywhere in the comparison."),
+    resamples: int = typer.Option(200, help="Bootstrap resamples of each decomposition."),
+    seed: int = typer.Option(0),
+    tasks_file: list[Path] = typer.Option([], "--tasks-file"),
+    out: Path = typer.Option(..., help="Output directory: stages/, compare.json, compare.md, compare.png; re-running resumes."),
+) -> None:
+    """Same tasks and settings across checkpoints: figures per stage, largest significant drop, decompositions, plot."""
+    try:
+        from respread.locate.compare import CompareConfig, run_compare
+        from respread.report.compare import compare_rich_tables
+
+        config = CompareConfig(
+            stages=stages, labels=label or None, tasks=tasks, samples=samples, temperature=temperature, top_p=top_p,
+            min_p=min_p, seed=seed, exact=exact, cot=cot, parse=parse, gsm8k=gsm8k, gsm8k_subset=gsm8k_subset,
+            resamples=resamples, task_files=[str(p) for p in tasks_file],
+        )
+        result = run_compare(config, out, log=lambda message: err_console.print(message, markup=False, highlight=False, soft_wrap=True))
+        for table in compare_rich_tables(result):
+            console.print(table)
+        console.print(f"compare: {out / 'compare.md'} · {out / 'compare.json'} · {result['plot'] or 'no plot'} · wall {result['wall_seconds']:.0f} s")
+    except ImportError as exc:
+        _fail(f"the compare plot needs matplotlib ({exc.name} is missing): pip install 'respread[train]'")
     except RespreadError as exc:
         _fail(str(exc))
 
@@ -357,9 +413,11 @@ def tasks_command(
     try:
         table = Table("task", "answers", "closed", "prompt", "description")
         for name, spec in registry(tasks_file).items():
-            size = {"integer": f"{spec.low}..{spec.high}", "text": f"free text, {len(spec.prompts)} prompts"}.get(
-                spec.answer_type
-            ) or str(len(AnswerParser(spec).support))
+            size = {
+                "integer": f"{spec.low}..{spec.high}" if not spec.valid else f"{len(spec.valid)} in {spec.low}..{spec.high}",
+                "text": f"free text, {len(spec.prompts)} prompts",
+                "verifiable": f"one per prompt, {len(spec.prompts)} prompts",
+            }.get(spec.answer_type) or str(len(AnswerParser(spec).support))
             table.add_row(name, size, "yes" if spec.is_closed else "no", spec.prompts[0], spec.description)
         console.print(table)
     except RespreadError as exc:

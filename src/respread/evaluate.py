@@ -43,8 +43,12 @@ class EvalConfig:
     # False: closed tasks get their exact distribution only (with `exact`), which already says everything
     # sampling them would, without sampling error; a sweep over many settings then costs little.
     sample_closed: bool = True
+    cot: str = "task"  # generation-format switch applied to every task (see `respread.tasks.formats`)
 
     def __post_init__(self) -> None:
+        from respread.tasks.formats import check_cot_mode, with_cot
+
+        self.tasks = [with_cot(task, check_cot_mode(self.cot)) for task in self.tasks]
         if self.samples < 1:
             raise RespreadError(f"--samples must be at least 1 (got {self.samples})")
         text_tasks = [t.name for t in self.tasks if t.answer_type == "text"]
@@ -72,7 +76,7 @@ class EvalConfig:
             "seed": self.seed,
             "sampling": {k: v for k, v in self.params_for(None).as_dict().items() if k != "max_new_tokens"},
             "max_new_tokens": self.max_new_tokens,
-        }
+        } | ({"cot": self.cot} if self.cot != "task" else {})  # absent by default: older runs keep their identity
 
 
 def settings_digest(task: TaskSpec, prompt_index: int, params: SamplingParams, config: EvalConfig) -> str:
@@ -141,7 +145,7 @@ def run_eval(
     with RecordWriter(out_dir / SAMPLES_FILE) as samples_out, RecordWriter(out_dir / EXACT_FILE) as exact_out:
         for task in config.tasks:
             params = config.params_for(task)
-            samples = 0 if (config.exact and task.is_closed and not config.sample_closed) else config.samples
+            samples = 0 if (config.exact and task.exact_scorable and not config.sample_closed) else config.samples
             wanted = samples * len(task.prompts)
             task_keys: list[str] = []
             for prompt_index, prompt_text in enumerate(task.prompts):
@@ -176,7 +180,7 @@ def run_eval(
                     if progress:
                         progress(task.name, done, wanted)
                 exact_key = f"{task.name}|p{prompt_index}|exact|{digest}"
-                if config.exact and task.is_closed and exact_key not in done_exact:
+                if config.exact and task.exact_scorable and exact_key not in done_exact:
                     exact_out.write(exact_record(get_backend(), task, prompt_index, params, exact_key, config.model))
                 task_keys += keys
             if task_keys and not any(done_samples[k] for k in task_keys):

@@ -23,6 +23,18 @@ def sample_seed(seed: int, task: str, prompt: str, index: int) -> int:
     return int.from_bytes(digest[:8], "little") >> 1
 
 
+def user_jsonl_rows(text: str, where: str) -> Iterator[tuple[int, object]]:
+    """(line number, parsed value) of each non-blank line of a user's JSONL file; a bad line is one error
+    naming `where` and the line."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise RespreadError(f"{where}, line {number}: not JSON ({exc.msg})") from exc
+
+
 def read_records(path: Path) -> list[dict]:
     return list(iter_records(path))
 

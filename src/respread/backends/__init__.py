@@ -20,12 +20,14 @@ class Prompt:
     """What the model is asked: one user turn, optionally preceded by a system prompt and few-shot turns.
 
     `prefill` is text the assistant's reply is forced to start with; it is not part of the completion.
+    `thinking` sets the chat template's `enable_thinking` switch (None: the template's default).
     """
 
     user: str
     system: str | None = None
     prefill: str = ""
     few_shot: tuple[tuple[str, str], ...] = ()  # (user, assistant) pairs before the real question
+    thinking: bool | None = None
 
 
 @dataclass(frozen=True)

@@ -93,8 +93,18 @@ class TransformersBackend:
             for user, assistant in prompt.few_shot:
                 messages += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
             messages.append({"role": "user", "content": prompt.user})
-            text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            switch = {}
+            if prompt.thinking is not None:
+                if "enable_thinking" not in str(self.tokenizer.chat_template):
+                    raise RespreadError(
+                        f"the chat template of {self.name} has no thinking switch (enable_thinking); "
+                        "use --cot on:instruction or on:prefill instead"
+                    )
+                switch["enable_thinking"] = prompt.thinking
+            text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **switch)
         else:
+            if prompt.thinking is not None:
+                raise RespreadError(f"{self.name} has no chat template, so no thinking switch; use --cot on:instruction or on:prefill")
             parts = [prompt.system] if prompt.system else []
             parts += [f"{user}\n{assistant}" for user, assistant in prompt.few_shot]
             parts.append(prompt.user)

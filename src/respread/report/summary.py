@@ -44,7 +44,7 @@ def _opt(value: float | None, fmt: str = "{:.3f}") -> str:
 def table_rows(metrics: dict, parse: str = "strict") -> list[list[str]]:
     rows = []
     for name, task in metrics["tasks"].items():
-        if task.get("text"):
+        if task.get("text") or task.get("verifiable"):
             continue
         m = task["parse"][parse]
         other = task["parse"]["lenient" if parse == "strict" else "strict"]
@@ -123,6 +123,56 @@ def text_tables(metrics: dict) -> list[Table]:
     return tables
 
 
+VERIFIABLE_COLUMNS = [
+    "task", "prompts × samples", "accuracy % [CI]", "pass@k % [CI]", "answered %", "distinct answers / prompt",
+    "correct chains (prompts)", "distinct paths / prompt [CI]", "paths per correct chain [CI]",
+]
+
+
+def _interval(estimate: dict, scale: float = 1.0, digits: int = 1) -> str:
+    if estimate.get("value") is None:
+        return "n/a"
+    text = f"{scale * estimate['value']:.{digits}f}"
+    if estimate.get("low") is not None and not _isnan(estimate["low"]):
+        text += f" [{scale * estimate['low']:.{digits}f}, {scale * estimate['high']:.{digits}f}]"
+    return text
+
+
+def _isnan(value) -> bool:
+    return value != value
+
+
+def verifiable_rows(metrics: dict, parse: str = "strict") -> list[list[str]]:
+    rows = []
+    for name, task in metrics["tasks"].items():
+        if not task.get("verifiable"):
+            continue
+        m = task["parse"][parse]
+        k = max(m["pass_at_k"], key=int) if m["pass_at_k"] else None
+        paths = m["paths"]
+        rows.append([
+            name,
+            f"{task['prompts']} × {task['samples_per_prompt']}",
+            _interval(m["accuracy"], 100),
+            f"k={k}: {_interval(m['pass_at_k'][k], 100)}" if k else "—",
+            _opt(m["answered"] and 100 * m["answered"], "{:.1f}"),
+            _interval(m["distinct_answers"], 1, 2),
+            f"{paths['correct_chains']} ({paths['prompts_with_correct']})",
+            _interval(paths["distinct_paths"], 1, 2),
+            _interval(paths["distinct_paths_per_correct"], 1, 2),
+        ])
+    return rows
+
+
+VERIFIABLE_NOTES = """- **accuracy**: mean over prompts of the share of correct replies (= pass@1) under the {parse} parse
+  (strict: an answer the reply states, "The answer is N" / "#### N" / a bare number; lenient: also the
+  last number). **pass@k**: the unbiased estimator 1 − C(n−c, k)/C(n, k) per prompt, averaged.
+- **distinct paths**: among each prompt's correct chains, how many different sequences of computed numbers
+  (numbers not in the question, in order) they took; prompts without a correct chain do not count.
+- CIs: 95% percentile bootstrap over prompts; a one-prompt task gets exact binomial intervals.
+"""
+
+
 def rich_table(metrics: dict, parse: str = "strict") -> Table:
     table = Table(title=header(metrics, parse), title_justify="left", show_lines=False)
     for column in columns(parse):
@@ -152,11 +202,26 @@ def _md_table(columns: list[str], rows: list[list[str]]) -> list[str]:
     return lines + ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
 
 
+def verifiable_table(metrics: dict, parse: str = "strict") -> Table | None:
+    rows = verifiable_rows(metrics, parse)
+    if not rows:
+        return None
+    table = Table(title=f"verifiable tasks · parse {parse} · 95% CIs over prompts", title_justify="left")
+    for column in VERIFIABLE_COLUMNS:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
 def markdown(metrics: dict, parse: str = "strict") -> str:
     lines = [f"# respread eval: {metrics['model']}", "", header(metrics, parse), ""]
     categorical = table_rows(metrics, parse)
     if categorical:
         lines += _md_table(columns(parse), categorical) + ["", NOTES.format(parse=parse)]
+    verifiable = verifiable_rows(metrics, parse)
+    if verifiable:
+        lines += ["## Verifiable tasks", ""] + _md_table(VERIFIABLE_COLUMNS, verifiable) + ["", VERIFIABLE_NOTES.format(parse=parse)]
     for task in metrics["tasks"].values():
         if task.get("text"):
             lines += [f"## {text_title(task)}", ""] + _md_table(TEXT_COLUMNS, text_rows(task)) + [""]

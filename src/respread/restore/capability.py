@@ -18,21 +18,25 @@ Data are read from a path the user gives (the formats of the original releases) 
 from __future__ import annotations
 
 import csv
-import json
-import random
-import re
 import time
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from respread.errors import RespreadError
 from respread.models import resolve_model
+from respread.tasks.verifiable import (  # GSM8K loading and answer parsing live with the tasks
+    GSM8KItem,
+    check_subset,
+    extract_final_number,
+    hub_rows,
+    load_gsm8k,
+    same_number,
+    seeded_subset,
+)
 
 LETTERS = ("A", "B", "C", "D")
 MMLU_HUB = ("all", "test")  # config and split of `cais/mmlu`
-GSM8K_HUB = ("main", "test")  # config and split of `openai/gsm8k`
 GSM8K_INSTRUCTION = "Solve the problem step by step. End with 'The answer is N.'\n\n"
 
 NEUTRAL_PROMPTS: tuple[str, ...] = (
@@ -54,18 +58,6 @@ NEUTRAL_PROMPTS: tuple[str, ...] = (
     "What is photosynthesis?",
 )
 
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-# A number as written in a reply: optional sign (a '-' right after a word or digit is a hyphen or a
-# subtraction, not a sign), thousands separated by commas or plain digits, optional decimals.
-_NUMBER = r"(?:(?<![\w.])-)?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?"
-_AFTER_HASHES = re.compile(r"####\s*\$?\s*(" + _NUMBER + ")")
-# "The answer is $18.", "Answer: **42**", "the final answer is: -3": the number follows directly (markup
-# aside) and ends the expression, so "the answer is 3 + 4 = 7" falls through to the last number. The
-# lookahead also stops the number from matching only a prefix of itself ("3" of "3.5 + 1").
-_AFTER_ANSWER = re.compile(
-    r"answer(?:\s+is|\s*:)\s*:?\s*[*$\\({\s]*(" + _NUMBER + r")(?![\d,]|\.\d|\s*[-+*/×÷=]\s*\d)", re.IGNORECASE
-)
-_ANY_NUMBER = re.compile("(" + _NUMBER + ")")
 
 
 @dataclass(frozen=True)
@@ -76,12 +68,6 @@ class MMLUItem:
     choices: tuple[str, str, str, str]
     answer: str  # "A".."D"
 
-
-@dataclass(frozen=True)
-class GSM8KItem:
-    id: str  # "<file>:<line>" or "<hub id>:<row>"
-    question: str
-    answer: str  # the final answer, normalised as `extract_final_number` normalises a reply's
 
 
 # ---------------------------------------------------------------- data
@@ -95,33 +81,10 @@ def load_mmlu(source: str, subset: int, seed: int = 0) -> list[MMLUItem]:
     same items, and a smaller subset lies inside a larger one. Items come back in (subject, row) order;
     a `subset` above the number of items gives them all.
     """
-    _check_subset(subset)
+    check_subset(subset)
     path = Path(source).expanduser()
     items = _read_mmlu_dir(path) if path.exists() else _mmlu_from_hub(source)
-    return _sample(items, subset, seed)
-
-
-def load_gsm8k(source: str, subset: int, seed: int = 0) -> list[GSM8KItem]:
-    """`subset` GSM8K problems from a local JSONL file (`question`, `answer` ending in `#### N`) or a hub id.
-
-    Sampling as in `load_mmlu`: a seeded shuffle of the file's order, the first `subset` taken, returned
-    in file order.
-    """
-    _check_subset(subset)
-    path = Path(source).expanduser()
-    items = _read_gsm8k_file(path) if path.exists() else _gsm8k_from_hub(source)
-    return _sample(items, subset, seed)
-
-
-def _check_subset(subset: int) -> None:
-    if subset < 1:
-        raise RespreadError(f"subset must be at least 1 (got {subset})")
-
-
-def _sample(items: list, subset: int, seed: int) -> list:
-    order = list(range(len(items)))
-    random.Random(seed).shuffle(order)
-    return [items[i] for i in sorted(order[:subset])]
+    return seeded_subset(items, subset, seed)
 
 
 def _read_mmlu_dir(root: Path) -> list[MMLUItem]:
@@ -147,7 +110,7 @@ def _read_mmlu_dir(root: Path) -> list[MMLUItem]:
 
 
 def _mmlu_from_hub(source: str) -> list[MMLUItem]:
-    rows = _hub_rows(source, *MMLU_HUB, what="MMLU")
+    rows = hub_rows(source, *MMLU_HUB, what="MMLU")
     items = []
     for i, row in enumerate(rows):
         try:
@@ -157,91 +120,6 @@ def _mmlu_from_hub(source: str) -> list[MMLUItem]:
             raise RespreadError(f"MMLU dataset {source}, row {i}: expected fields subject, question, "
                                 f"choices (4), answer (0-3); {type(exc).__name__}: {exc}") from exc
     return items
-
-
-def _read_gsm8k_file(path: Path) -> list[GSM8KItem]:
-    if not path.is_file():
-        raise RespreadError(f"GSM8K source {path} is a folder; give the JSONL file (e.g. gsm8k/test.jsonl)")
-    items = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise RespreadError(f"GSM8K file {path}, line {number}: not JSON ({exc.msg})") from exc
-            items.append(_gsm8k_item(row, f"{path.name}:{number}", f"GSM8K file {path}, line {number}"))
-    if not items:
-        raise RespreadError(f"GSM8K file {path}: no problems in it")
-    return items
-
-
-def _gsm8k_from_hub(source: str) -> list[GSM8KItem]:
-    rows = _hub_rows(source, *GSM8K_HUB, what="GSM8K")
-    return [_gsm8k_item(row, f"{source}:{i}", f"GSM8K dataset {source}, row {i}") for i, row in enumerate(rows)]
-
-
-def _gsm8k_item(row: Any, item_id: str, where: str) -> GSM8KItem:
-    if not isinstance(row, dict) or not isinstance(row.get("question"), str) or not isinstance(row.get("answer"), str):
-        raise RespreadError(f"{where}: needs string fields 'question' and 'answer'")
-    match = _AFTER_HASHES.search(row["answer"])
-    if match is None:
-        raise RespreadError(f"{where}: field 'answer' must end with '#### <number>' (the GSM8K format)")
-    return GSM8KItem(item_id, row["question"], _normalise(match.group(1)))
-
-
-def _hub_rows(source: str, config: str, split: str, *, what: str):
-    if not _HUB_ID.match(source):
-        raise RespreadError(f"{what} source '{source}' does not exist; give a local path or a hub id (org/name)")
-    try:
-        import datasets
-    except ImportError as exc:
-        raise RespreadError(f"{what} source '{source}' is a hub id and needs `datasets`: pip install datasets") from exc
-    try:
-        return datasets.load_dataset(source, config, split=split)
-    except Exception as exc:  # noqa: BLE001 - offline, unknown id, wrong config: all are the user's to fix
-        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise RespreadError(f"{what} source '{source}' is not a local path and could not be loaded from the hub "
-                            f"(config {config}, split {split}): {first_line}") from exc
-
-
-# ---------------------------------------------------------------- parsing
-def extract_final_number(text: str) -> str | None:
-    """The final numeric answer of a free-text GSM8K reply, normalised; None when the reply has no number.
-
-    Precedence: the number after the last `####`; else the number directly after the last "answer is" /
-    "answer:" (case-insensitive, `$`, `*` and brackets skipped); else the last number in the text.
-    Normalisation: commas and `$` dropped, trailing zeros of decimals dropped ("7.0" -> "7", "2.50" -> "2.5"),
-    sign kept.
-
-    >>> extract_final_number("16 - 3 - 4 = 9 eggs, 9 * 2 = 18\\n#### 1,234")
-    '1234'
-    >>> extract_final_number("So she makes $18 a day. The answer is $18.")
-    '18'
-    >>> extract_final_number("The temperature fell to -3 degrees.")
-    '-3'
-    >>> extract_final_number("Each costs 2.50, so 3 cost 7.50 and the answer is 7.0")
-    '7'
-    >>> extract_final_number("I don't know.") is None
-    True
-    """
-    for pattern in (_AFTER_HASHES, _AFTER_ANSWER, _ANY_NUMBER):
-        matches = pattern.findall(text)
-        if matches:
-            return _normalise(matches[-1])
-    return None
-
-
-def _normalise(number: str) -> str:
-    value = Decimal(number.replace(",", "").replace("$", ""))
-    if value == value.to_integral_value():
-        return str(int(value))
-    return format(value.normalize(), "f")
-
-
-def _same_number(a: str | None, b: str) -> bool:
-    return a is not None and Decimal(a) == Decimal(b)
 
 
 def _proportion(correct: int, n: int) -> dict[str, float]:
@@ -382,7 +260,7 @@ def gsm8k_accuracy(model, tokenizer, items: Sequence[GSM8KItem], *, max_new_toke
                 text = tokenizer.decode(row, skip_special_tokens=True)
                 replies[i] = text if use_chat else text.split("\nQuestion:")[0]
     extracted = [extract_final_number(reply) for reply in replies]
-    correct = sum(_same_number(x, item.answer) for x, item in zip(extracted, items))
+    correct = sum(same_number(x, item.answer) for x, item in zip(extracted, items))
     examples = [{"question": item.question, "reply": reply, "extracted": x, "reference": item.answer}
                 for item, reply, x in list(zip(items, replies, extracted))[:n_examples]]
     return {"n": len(items), "correct": correct, "accuracy": _proportion(correct, len(items)), "examples": examples}

@@ -101,8 +101,8 @@ def run_study(config: StudyConfig, out_dir: Path, log: Log = print) -> dict:
     for arm in config.arms:
         arm_to_train_config(arm, config).validate()  # every bad arm fails before hours of work
     tasks = select_tasks(config.panel + "," + config.task, config.task_files)
-    if any(t.answer_type == "text" for t in tasks):
-        raise RespreadError("the study's panel takes categorical tasks; measure text tasks with `respread eval`")
+    if any(not t.is_categorical for t in tasks):
+        raise RespreadError("the study's panel takes categorical tasks; measure text and verifiable tasks with `respread eval`")
     started = time.time()
     timings: dict[str, float] = {}
 

@@ -83,6 +83,8 @@ class TrainConfig:
         for spec in self.rewards:
             parse_reward_spec(spec)
         task = resolve_task(self.task, self.task_files)
+        if task.answer_type == "verifiable":
+            raise RespreadError(f"task '{task.name}' is verifiable; training rewards spread on categorical or text tasks only")
         if task.prefill:
             raise RespreadError(f"task '{task.name}' has a prefill; training does not support prefilled replies yet")
         if self.method == "diffuse" and not task.is_closed:

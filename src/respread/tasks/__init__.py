@@ -6,7 +6,6 @@ A YAML file holds a list of tasks (or a mapping with a `tasks:` list); each has 
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -14,11 +13,15 @@ import yaml
 from pydantic import ValidationError
 
 from respread.errors import RespreadError
-from respread.tasks.builtin import builtin_tasks
+from respread.records import user_jsonl_rows
+from respread.tasks.builtin import builtin_tasks, constrained_tasks
 from respread.tasks.parsing import AnswerParser, Parsed
 from respread.tasks.spec import TaskSpec
 
-GROUPS = {"categorical": [t.name for t in builtin_tasks() if t.answer_type != "text"]}
+GROUPS = {
+    "categorical": [t.name for t in builtin_tasks() if t.answer_type != "text"],
+    "constrained": [t.name for t in constrained_tasks()],
+}
 
 __all__ = [
     "AnswerParser", "Parsed", "TaskSpec", "GROUPS", "registry", "load_tasks_file", "load_prompts_file", "select_tasks",
@@ -27,7 +30,7 @@ __all__ = [
 
 def registry(task_files: list[str | Path] = ()) -> dict[str, TaskSpec]:
     """Built-in tasks plus those from `task_files`; a file's task replaces a built-in of the same name."""
-    tasks = {t.name: t for t in builtin_tasks()}
+    tasks = {t.name: t for t in builtin_tasks() + constrained_tasks()}
     for path in task_files:
         for task in load_tasks_file(path):
             tasks[task.name] = task
@@ -74,13 +77,7 @@ def load_prompts_file(path: str | Path) -> TaskSpec:
     path = Path(path)
     text = _read_utf8(path, "prompts file")
     prompts = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise RespreadError(f"prompts file {path}, line {number}: not JSON ({exc.msg})") from exc
+    for number, item in user_jsonl_rows(text, f"prompts file {path}"):
         if not isinstance(item, dict) or not isinstance(item.get("prompt"), str) or not item["prompt"].strip():
             raise RespreadError(f"prompts file {path}, line {number}: needs a non-empty string field 'prompt'")
         prompts.append(item["prompt"])

@@ -1,4 +1,5 @@
-"""The built-in categorical panel: ten "pick at random" tasks.
+"""Built-in tasks: the categorical panel (ten "pick at random" tasks), the constrained family (five
+"name any X that satisfies Y" tasks, where a reply can be wrong as well as narrow) and free-text prompts.
 
 Every prompt asks for a bare answer, because a reply that is only the answer is the one form that can
 be both parsed without guessing and scored exactly.
@@ -24,6 +25,63 @@ def _integer(low: int, high: int) -> TaskSpec:
         high=high,
         description=f"uniform integer in [{low}, {high}]; closed set, exact mode scores the bare number",
     )
+
+
+PRIMES_BELOW_50 = [n for n in range(2, 50) if all(n % d for d in range(2, int(n**0.5) + 1))]
+# The 44 sovereign states of the UN geoscheme's Europe, plus Cyprus and Kosovo; transcontinental states
+# (Turkey, Georgia, Armenia, Azerbaijan, Kazakhstan) are left out, so naming one counts as wrong.
+EUROPEAN_COUNTRIES = [
+    "Albania", "Andorra", "Austria", "Belarus", "Belgium", "Bosnia and Herzegovina", "Bulgaria", "Croatia",
+    "Cyprus", "Czechia", "Denmark", "Estonia", "Finland", "France", "Germany", "Greece", "Hungary", "Iceland",
+    "Ireland", "Italy", "Kosovo", "Latvia", "Liechtenstein", "Lithuania", "Luxembourg", "Malta", "Moldova",
+    "Monaco", "Montenegro", "Netherlands", "North Macedonia", "Norway", "Poland", "Portugal", "Romania",
+    "Russia", "San Marino", "Serbia", "Slovakia", "Slovenia", "Spain", "Sweden", "Switzerland", "Ukraine",
+    "United Kingdom", "Vatican City",
+]
+COUNTRY_ALIASES = {
+    "czech republic": "Czechia", "uk": "United Kingdom", "u.k": "United Kingdom", "great britain": "United Kingdom",
+    "britain": "United Kingdom", "the united kingdom": "United Kingdom", "the netherlands": "Netherlands",
+    "holland": "Netherlands", "vatican": "Vatican City", "holy see": "Vatican City", "macedonia": "North Macedonia",
+    "bosnia": "Bosnia and Herzegovina", "russian federation": "Russia", "republic of ireland": "Ireland",
+}
+
+
+def _subset(name: str, prompt: str, low: int, high: int, valid: list[int], description: str) -> TaskSpec:
+    return TaskSpec(
+        name=name, prompt=prompt, answer_type="integer", low=low, high=high, valid=[str(v) for v in valid],
+        description=description,
+    )
+
+
+def constrained_tasks() -> list[TaskSpec]:
+    """Tasks with many right answers and many wrong ones: correctness and spread both vary on small models."""
+    return [
+        _subset("prime_below_50", "Name a prime number below 50. Reply with only the number.", 1, 49, PRIMES_BELOW_50,
+                "any of the 15 primes below 50; other numbers are wrong; exact mode scores the bare number"),
+        _subset("even_1_20", "Name an even number from 1 to 20. Reply with only the number.", 1, 20,
+                list(range(2, 21, 2)), "any of the 10 even numbers in [1, 20]; exact mode scores the bare number"),
+        _subset("multiple_of_7", "Name a positive multiple of 7 below 100. Reply with only the number.", 1, 99,
+                list(range(7, 100, 7)), "any of the 14 multiples of 7 in [7, 98]; exact mode scores the bare number"),
+        TaskSpec(
+            name="european_country",
+            prompt="Name a European country. Reply with only the country's name.",
+            answer_type="choice",
+            valid=EUROPEAN_COUNTRIES,
+            aliases=COUNTRY_ALIASES,
+            closed=True,
+            plurals=False,
+            description="46 European states (UN geoscheme Europe, Cyprus, Kosovo); closed set, exact mode",
+        ),
+        TaskSpec(
+            name="word_b",
+            prompt="Say an English word that starts with the letter b. Reply with only the word.",
+            answer_type="choice",
+            valid_source="english_words",
+            valid_pattern="^[bB][a-zA-Z]",  # web2 lists the letter "b" itself: an echo of the prompt, not a word
+            plurals=False,
+            description="english-words web2 entries of two or more letters starting with b (~11,000); other words are wrong",
+        ),
+    ]
 
 
 CREATIVE_PROMPTS = [

@@ -10,6 +10,13 @@ Two modes, because parsing decides validity and the choice moves the headline nu
   beside strict and never instead of it); for choices the first word span (up to 3 words, or an emoji)
   that is a valid answer ("My favourite colour is blue!" -> blue).
 
+Tasks with `reasoning: true` (a chain of thought before the answer) are read from the end instead:
+strict takes the text after the last "Answer:" / "answer is" (or a reply that is only the answer) and
+needs it to be exactly one answer; lenient takes the first answer-like span after that marker, or,
+without one, the *last* answer-like span of the reply. A `<think>...</think>` block is skipped.
+Verifiable tasks compare the answer read this way with the prompt's reference (`tasks.verifiable`), so
+for them `valid` means correct.
+
 Canonicalisation (both modes): case-folded, inner whitespace collapsed, hyphens/spaces ignored when
 matching (`light-blue` = `lightblue`), aliases applied (`♥` -> hearts, `grey` -> gray), singular/plural
 folded to whichever form the valid list holds (`apples` -> apple, `heart` -> hearts).
@@ -22,6 +29,7 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import Literal
 
+from respread.errors import RespreadError
 from respread.tasks.spec import TaskSpec
 from respread.tasks.valid_sets import load_valid_set
 
@@ -36,7 +44,7 @@ _WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*", re.UNICODE)
 @dataclass(frozen=True)
 class Parsed:
     answer: str | None  # canonical answer, or the normalised reply when it is not a valid one; None: no answer
-    valid: bool
+    valid: bool  # a valid answer; for a verifiable task, the right one
 
 
 def strip_reply(text: str) -> str:
@@ -55,6 +63,25 @@ def strip_reply(text: str) -> str:
         if text[-1:] in (".", "!"):
             text = text[:-1]
     return " ".join(text.split())
+
+
+_ANSWER_MARKER = re.compile(r"\banswer\s*(?:is\b|:)\s*:?", re.IGNORECASE)
+
+
+def final_segment(text: str) -> tuple[str, bool]:
+    """The part of a reasoning reply that holds its answer, and whether an answer marker introduced it.
+
+    >>> final_segment("Primes are 2, 3, 5. Answer: 7\\nThat is all.")
+    ('7', True)
+    >>> final_segment("<think>maybe 4</think>Blue")
+    ('Blue', False)
+    """
+    if "</think>" in text:
+        text = text.rsplit("</think>", 1)[1]
+    markers = list(_ANSWER_MARKER.finditer(text))
+    if not markers:
+        return text, False
+    return text[markers[-1].end():].split("\n", 1)[0], True
 
 
 def _squash(text: str) -> str:
@@ -92,8 +119,17 @@ class AnswerParser:
     def support(self) -> tuple[str, ...]:
         """Every valid canonical answer (the set a uniform sampler would draw from)."""
         if self.spec.answer_type == "integer":
+            if self.spec.valid:
+                return tuple(str(v) for v in sorted({int(v) for v in self.spec.valid}))
             return tuple(str(v) for v in range(self.spec.low, self.spec.high + 1))
+        if self.spec.answer_type == "verifiable":
+            return ()
         answers = self.spec.valid if self.spec.valid is not None else load_valid_set(self.spec.valid_source)
+        if self.spec.valid_pattern:
+            pattern = re.compile(self.spec.valid_pattern)
+            answers = [a for a in answers if pattern.search(str(a).strip())]
+            if not answers:
+                raise RespreadError(f"task '{self.spec.name}': no answer of its list matches valid_pattern {self.spec.valid_pattern!r}")
         # Spellings that differ only by spaces/hyphens/case ("dragon fruit", "dragonfruit") are one answer.
         unique: dict[str, str] = {}
         for answer in answers:
@@ -126,22 +162,47 @@ class AnswerParser:
                     return self._lookup[_squash(form)]
         return None
 
-    def parse(self, text: str, mode: ParseMode = "strict") -> Parsed:
-        if self.spec.answer_type == "integer":
-            return self._parse_integer(text, mode)
-        return self._parse_choice(text, mode)
+    @cached_property
+    def _support_set(self) -> frozenset[str]:
+        return frozenset(self.support)
 
-    def _parse_integer(self, text: str, mode: ParseMode) -> Parsed:
+    def parse(self, text: str, mode: ParseMode = "strict", prompt_index: int = 0) -> Parsed:
+        """The answer in `text`; `prompt_index` picks the reference of a verifiable task."""
+        if self.spec.answer_type == "verifiable":
+            return self._parse_verifiable(text, mode, prompt_index)
+        last = False
+        if self.spec.reasoning:
+            text, marked = final_segment(text)
+            last = not marked  # no marker: the answer is the last thing the reply names
+        if self.spec.answer_type == "integer":
+            return self._parse_integer(text, mode, last)
+        return self._parse_choice(text, mode, last)
+
+    def _parse_verifiable(self, text: str, mode: ParseMode, prompt_index: int) -> Parsed:
+        from respread.tasks.verifiable import extract_final_number, extract_marked_number, same_answer
+
+        if "</think>" in text:
+            text = text.rsplit("</think>", 1)[1]
+        if self.spec.answer_kind == "number":
+            found = extract_marked_number(text) if mode == "strict" else extract_final_number(text)
+        else:
+            segment, marked = final_segment(text)
+            found = strip_reply(segment) if marked or mode == "lenient" or "\n" not in text.strip() else None
+            found = found or None
+        return Parsed(found, same_answer(found, self.spec.references[prompt_index], self.spec.answer_kind))
+
+    def _parse_integer(self, text: str, mode: ParseMode, last: bool = False) -> Parsed:
         reply = strip_reply(text)
         match = _INTEGER.fullmatch(reply)
         if match is None and mode == "lenient":
-            match = _INTEGER.search(text)
+            matches = list(_INTEGER.finditer(text))
+            match = (matches[-1] if last else matches[0]) if matches else None
         if match is None:
             return Parsed(None, False)
-        value = int(match.group().replace(",", ""))
-        return Parsed(str(value), self.spec.low <= value <= self.spec.high)
+        value = str(int(match.group().replace(",", "")))
+        return Parsed(value, value in self._support_set)
 
-    def _parse_choice(self, text: str, mode: ParseMode) -> Parsed:
+    def _parse_choice(self, text: str, mode: ParseMode, last: bool = False) -> Parsed:
         reply = strip_reply(text)
         if not reply:
             return Parsed(None, False)
@@ -149,13 +210,14 @@ class AnswerParser:
         if canonical is not None:
             return Parsed(canonical, True)
         if mode == "lenient":
-            found = self._first_answer_in(text)
-            if found is not None:
-                return Parsed(found, True)
+            found = self._answers_in(text, first_only=not last)
+            if found:
+                return Parsed(found[-1] if last else found[0], True)
         # Short replies are kept (normalised) so invalid answers can still be inspected and counted.
         return Parsed(reply.casefold() if len(reply) <= 40 else None, False)
 
-    def _first_answer_in(self, text: str) -> str | None:
+    def _answers_in(self, text: str, first_only: bool = False) -> list[str]:
+        """Valid answers named in `text`, in order (at one position, the longest span wins)."""
         import emoji
 
         spans: list[tuple[int, str]] = [(e["match_start"], e["emoji"]) for e in emoji.emoji_list(text)]
@@ -164,11 +226,18 @@ class AnswerParser:
             for width in range(min(self._max_words, len(words) - i), 0, -1):
                 phrase = " ".join(w.group() for w in words[i : i + width])
                 spans.append((words[i].start() - width * 1e-3, phrase))  # longer span first at a position
-        for _, candidate in sorted(spans, key=lambda s: s[0]):
+        found: list[str] = []
+        taken_until = -1.0
+        for start, candidate in sorted(spans, key=lambda s: s[0]):
+            if start < taken_until:
+                continue  # inside a longer answer already found ("light blue" then "blue")
             canonical = self.canonical(candidate)
             if canonical is not None:
-                return canonical
-        return None
+                found.append(canonical)
+                if first_only:
+                    break
+                taken_until = start + len(candidate) + 1
+        return found
 
     def exact_forms(self) -> list[str]:
         """Surface-form templates exact mode scores (each followed by the end-of-turn marker)."""

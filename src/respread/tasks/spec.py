@@ -6,6 +6,7 @@ file fails with the field and the problem named.
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -13,29 +14,39 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from respread.backends import Prompt
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_\-]*$"
+_NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?")
 
 
 class TaskSpec(BaseModel):
     """One task: a categorical "random choice" task or a set of free-text prompts.
 
-    `answer_type` picks the parser family: `integer` answers in [low, high]; `choice` answers from a list
-    (`valid` inline, or `valid_source` naming a built-in list such as `css_colors`, `english_words`);
+    `answer_type` picks the parser family: `integer` answers in [low, high] (or only those listed in
+    `valid`: "a prime below 50"); `choice` answers from a list (`valid` inline, or `valid_source` naming a
+    built-in list such as `css_colors`, `english_words`, optionally filtered by the regex `valid_pattern`);
     `text` is open-ended: replies are judged by text-diversity metrics, and `quality` says which replies
-    pass (`finished`: non-empty and ended by end-of-turn, not cut at max_new_tokens; `nonempty`).
+    pass (`finished`: non-empty and ended by end-of-turn, not cut at max_new_tokens; `nonempty`);
+    `verifiable` has one right answer per prompt (`references`, e.g. GSM8K's final numbers, compared as
+    numbers when `answer_kind` is `number`), and replies may reason before it.
     `closed: true` says the list is the whole answer set, which enables exact scoring. `exact_forms` are
     the surface forms exact mode scores for each answer (each followed by end-of-turn), as templates with
     `{answer}` (canonical), `{Answer}` (capitalised) or `{ANSWER}`.
+    `reasoning: true` says replies may think before answering, so the parser reads the final answer (after
+    the last "Answer:", else the last answer-like span) instead of the whole reply; `thinking` sets the
+    chat template's thinking switch (`enable_thinking`) where the model's template has one.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)  # `valid: [2, 3, 5]` in YAML
 
     name: str = Field(pattern=NAME_PATTERN)
     prompts: list[str] = Field(min_length=1)
-    answer_type: Literal["integer", "choice", "text"]
+    answer_type: Literal["integer", "choice", "text", "verifiable"]
     low: int | None = None
     high: int | None = None
     valid: list[str] | None = None
     valid_source: str | None = None
+    valid_pattern: str | None = None
+    references: list[str] | None = None
+    answer_kind: Literal["number", "text"] = "number"
     aliases: dict[str, str] = Field(default_factory=dict)
     closed: bool = False
     plurals: bool = True
@@ -45,6 +56,8 @@ class TaskSpec(BaseModel):
     few_shot: list[tuple[str, str]] = Field(default_factory=list)
     max_new_tokens: int = Field(default=16, ge=1, le=4096)
     quality: Literal["finished", "nonempty"] = "finished"
+    reasoning: bool = False
+    thinking: bool | None = None
     description: str = ""
 
     @model_validator(mode="before")
@@ -56,8 +69,12 @@ class TaskSpec(BaseModel):
             data = dict(data)
             prompt = data.pop("prompt")
             data["prompts"] = [prompt] if isinstance(prompt, str) else prompt
-        if isinstance(data, dict) and data.get("answer_type") == "text" and "max_new_tokens" not in data:
-            data = dict(data) | {"max_new_tokens": 128}  # free text needs room; a bare answer does not
+        if isinstance(data, dict) and "max_new_tokens" not in data:
+            # Free text and worked solutions need room; a bare answer does not.
+            if data.get("answer_type") == "text":
+                data = dict(data) | {"max_new_tokens": 128}
+            elif data.get("answer_type") == "verifiable" or data.get("reasoning"):
+                data = dict(data) | {"max_new_tokens": 256}
         return data
 
     @field_validator("prompts")
@@ -79,6 +96,16 @@ class TaskSpec(BaseModel):
                 raise ValueError(f"entry {blanks[0]} is empty")
         return valid
 
+    @field_validator("valid_pattern")
+    @classmethod
+    def _compiles(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"not a regular expression ({exc})") from exc
+        return pattern
+
     @field_validator("exact_forms")
     @classmethod
     def _forms_have_answer(cls, forms: list[str] | None) -> list[str] | None:
@@ -96,11 +123,21 @@ class TaskSpec(BaseModel):
                 raise ValueError(f"'low' ({self.low}) must be below 'high' ({self.high})")
             if self.high - self.low >= 1_000_000:
                 raise ValueError("the integer range is too wide (at most 1,000,000 values)")
-            if self.valid or self.valid_source:
-                raise ValueError("an integer task takes 'low'/'high', not 'valid'/'valid_source'")
-        elif self.answer_type == "text":
+            if self.valid_source or self.valid_pattern:
+                raise ValueError("an integer task takes 'low'/'high' (and optionally 'valid'), not 'valid_source'/'valid_pattern'")
+            for entry in self.valid or []:
+                if not re.fullmatch(r"[+-]?\d+", str(entry).strip()) or not self.low <= int(entry) <= self.high:
+                    raise ValueError(f"'valid' entry {entry!r} is not an integer in [{self.low}, {self.high}]")
+        elif self.answer_type in ("text", "verifiable"):
+            kind = self.answer_type
             if self.valid or self.valid_source or self.low is not None or self.high is not None or self.closed:
-                raise ValueError("a text task takes no 'valid'/'valid_source'/'low'/'high'/'closed'")
+                raise ValueError(f"a {kind} task takes no 'valid'/'valid_source'/'low'/'high'/'closed'")
+            if kind == "verifiable" and (self.references is None or len(self.references) != len(self.prompts)):
+                raise ValueError("a verifiable task needs 'references': one right answer per prompt")
+            if kind == "verifiable" and self.answer_kind == "number":
+                bad = [r for r in self.references if not _NUMBER.fullmatch(str(r).replace(",", "").strip())]
+                if bad:
+                    raise ValueError(f"reference {bad[0]!r} is not a number (set answer_kind: text for other answers)")
         else:
             if (self.valid is None) == (self.valid_source is None):
                 raise ValueError("a choice task needs exactly one of 'valid' (a list) or 'valid_source' (a list name)")
@@ -108,11 +145,23 @@ class TaskSpec(BaseModel):
                 raise ValueError("'low'/'high' are for integer tasks")
             if self.closed and self.valid is None:
                 raise ValueError("'closed: true' needs the answer set inline in 'valid'")
+        if self.references is not None and self.answer_type != "verifiable":
+            raise ValueError("'references' are for verifiable tasks")
         return self
 
     @property
     def is_closed(self) -> bool:
         return self.answer_type == "integer" or self.closed
+
+    @property
+    def exact_scorable(self) -> bool:
+        """Exact mode scores answers right after the prompt, so it needs a closed set and no reasoning first."""
+        return self.is_closed and not self.reasoning
+
+    @property
+    def is_categorical(self) -> bool:
+        """One answer from a known set (integer or choice): the figures of `metrics.categorical` apply."""
+        return self.answer_type in ("integer", "choice")
 
     def prompt(self, index: int = 0) -> Prompt:
         return Prompt(
@@ -120,4 +169,5 @@ class TaskSpec(BaseModel):
             system=self.system,
             prefill=self.prefill,
             few_shot=tuple(tuple(pair) for pair in self.few_shot),
+            thinking=self.thinking,
         )

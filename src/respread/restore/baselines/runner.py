@@ -103,8 +103,8 @@ def run_baselines(config: BaselinesConfig, out_dir: Path, log: Log = print) -> d
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tasks = select_tasks(config.panel, config.task_files)
-    if any(t.answer_type == "text" for t in tasks):
-        raise RespreadError("`respread baselines` takes categorical tasks; sweep text tasks with `respread eval --temperature`")
+    if any(not t.is_categorical for t in tasks):
+        raise RespreadError("`respread baselines` takes categorical tasks; sweep text and verifiable tasks with `respread eval --temperature`")
     if "logit-bias" in config.methods and not config.logit_bias_file:
         fit = registry(config.task_files).get(config.fit_task)
         if fit is None or not fit.is_closed:

@@ -1,7 +1,8 @@
 """Split a diversity loss between a reference and a target run into quality control and narrowing.
 
 For a task whose outputs each pass or fail a correctness check (validity for categorical tasks, the
-task's quality check for free-text tasks), with D(run, S) the diversity metric of run's outputs in
+reference answer for verifiable ones, whose outputs are their calculation paths; the task's quality
+check for free-text tasks), with D(run, S) the diversity metric of run's outputs in
 subset S (per prompt, averaged over prompts):
 
     total drop          Δ   = D(ref, all) − D(tgt, all)
@@ -67,10 +68,22 @@ class Output:
 
 
 def task_outputs(task: TaskSpec, records: list[dict], parse: str = "strict") -> list[Output]:
-    """Outputs with their correctness: categorical replies parsed (invalid ones keep their own text)."""
+    """Outputs with their correctness: categorical replies parsed (invalid ones keep their own text);
+    verifiable chains as their calculation paths, correct when the final answer matches the reference."""
     if task.answer_type == "text":
         return [Output(r["prompt_index"], r["text"], passes_quality(task, r)) for r in records]
     parser = AnswerParser(task)
+    if task.answer_type == "verifiable":
+        from respread.tasks.verifiable import calculation_path
+
+        return [
+            Output(
+                r["prompt_index"],
+                " → ".join(calculation_path(r["text"], task.prompts[r["prompt_index"]])) or "(no computed number)",
+                parser.parse(r["text"], parse, r["prompt_index"]).valid,
+            )
+            for r in records
+        ]
     outputs = []
     for r in records:
         parsed = parser.parse(r["text"], parse)
