@@ -125,3 +125,16 @@ def test_rerunning_a_model_stage_with_other_settings_is_refused_not_reused(tmp_p
                                       "--samples", "60", "--temperature", "0.5", "--out", str(tmp_path / "cmp")])
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines()[-1].startswith("error: ") and "holds a run with different sampling" in result.stderr
+
+
+def test_a_changed_task_spec_is_recomputed_not_reused(tmp_path):
+    from respread.analysis import evaluate_into
+    from respread.tasks import TaskSpec
+
+    first = TaskSpec(name="pick", prompt="Pick 1 to 10.", answer_type="integer", low=1, high=10)
+    second = first.model_copy(update={"prompts": ["Pick 1 to 10.", "Choose from 1 to 10."]})
+    log = lambda _: None  # noqa: E731
+    for task in (first, second):
+        config = EvalConfig(model="wide-model", tasks=[task], samples=10)
+        metrics = evaluate_into(config, tmp_path / "run", "strict", log=log, backend_factory=lambda: FakeBackend(WIDE))
+    assert metrics["tasks"]["pick"]["prompts"] == 2 and metrics["tasks"]["pick"]["parse"]["strict"]["n"] == 20

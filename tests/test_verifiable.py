@@ -245,3 +245,44 @@ def test_thinking_switch_reaches_a_template_that_has_one(smollm):
     off, on = with_cot(task, "off:template").prompt(), with_cot(task, "on:template").prompt()
     assert backend.render(off).endswith("<think>\n\n</think>\n") and not backend.render(on).endswith("</think>\n")
     assert backend.render(Prompt(task.prompts[0])) == backend.render(on)  # the template's default: thinking allowed
+
+
+@pytest.mark.parametrize(
+    ("reply", "strict", "lenient"),
+    [
+        ("The answer is 18, which is 3 more than 15.", "18", "18"),  # a comma that ends the clause
+        ("The answer is 3 x 4 = 12", None, "12"),  # an expression after the marker states no number
+        ("The answer is 5. Recheck: so the answer is 2 + 4 = 6.", None, "6"),  # only the last marker counts
+        ("**Answer**: 18", "18", "18"),
+        ("so the result is \\boxed{18}", "18", "18"),
+        ("Answer: 1,250 apples", "1250", "1250"),
+    ],
+)
+def test_the_last_stated_answer_is_read_or_nothing_is(gsm_task, reply, strict, lenient):
+    from respread.tasks.verifiable import extract_final_number, extract_marked_number
+
+    assert extract_marked_number(reply) == strict and extract_final_number(reply) == lenient
+
+
+def test_lenient_choice_spans_follow_one_another():
+    spec = TaskSpec(name="c", prompt="q", answer_type="choice", valid=["red", "light blue", "blue"], reasoning=True)
+    parser = AnswerParser(spec)
+    assert parser.parse("Maybe red, then light blue", "lenient").answer == "light blue"
+    assert parser._answers_in("Maybe red light blue") == ["red", "light blue"]
+
+
+def test_records_written_before_the_thinking_switch_keep_their_keys():
+    import hashlib
+    import json
+
+    from respread.evaluate import EvalConfig, settings_digest
+
+    (task,) = select_tasks("integer_1_10")
+    config = EvalConfig(model="m", tasks=[task], samples=1)
+    params = config.params_for(task)
+    old_prompt = {"user": task.prompts[0], "system": None, "prefill": "", "few_shot": []}
+    old = hashlib.sha256(json.dumps({"model": "m", "seed": 0, "params": params.as_dict(), "prompt": old_prompt},
+                                    sort_keys=True, default=list).encode()).hexdigest()[:12]
+    assert settings_digest(task, 0, params, config) == old
+    thinking = with_cot(task, "off:template")
+    assert settings_digest(thinking, 0, params, config) != old

@@ -237,7 +237,9 @@ def evaluate_into(config: EvalConfig, out: Path, parse: str, log=print, backend_
         from respread.evaluate import read_run_file
 
         metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
-        same_run = read_run_file(out).get("identity") == config.run_identity()
+        state = read_run_file(out)
+        same_specs = all(state.get("tasks", {}).get(t.name) == t.model_dump(mode="json") for t in config.tasks)
+        same_run = state.get("identity") == config.run_identity() and same_specs
         if same_run and metrics.get("samples_per_prompt") == config.samples and set(metrics["tasks"]) == {t.name for t in config.tasks}:
             return metrics  # else other settings (refused below), more samples or other tasks (resumed)
 

@@ -216,8 +216,6 @@ def compare_command(
         for table in compare_rich_tables(result):
             console.print(table)
         console.print(f"compare: {out / 'compare.md'} · {out / 'compare.json'} · {result['plot'] or 'no plot'} · wall {result['wall_seconds']:.0f} s")
-    except ImportError as exc:
-        _fail(f"the compare plot needs matplotlib ({exc.name} is missing): pip install 'respread[train]'")
     except RespreadError as exc:
         _fail(str(exc))
 

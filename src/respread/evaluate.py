@@ -81,8 +81,11 @@ class EvalConfig:
 
 def settings_digest(task: TaskSpec, prompt_index: int, params: SamplingParams, config: EvalConfig) -> str:
     """Short hash of everything that decides a sample besides its index: editing any of it starts afresh."""
+    prompt = dict(task.prompt(prompt_index).__dict__)
+    if prompt.get("thinking") is None:
+        del prompt["thinking"]  # absent by default, so records written before the switch existed keep their keys
     payload = json.dumps(
-        {"model": config.model, "seed": config.seed, "params": params.as_dict(), "prompt": task.prompt(prompt_index).__dict__},
+        {"model": config.model, "seed": config.seed, "params": params.as_dict(), "prompt": prompt},
         sort_keys=True,
         default=list,
     )

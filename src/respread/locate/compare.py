@@ -177,7 +177,11 @@ def _assemble(config: CompareConfig, labels: list[str], dirs: list[Path], metric
     from respread.analysis import jsonable
 
     result = jsonable(result)
-    plot = plot_compare(result, out / "compare.png")
+    try:
+        plot = plot_compare(result, out / "compare.png")
+    except ImportError as exc:  # the tables do not need matplotlib; only the plot is lost
+        log(f"[compare] no plot: {exc.name} is missing (pip install 'respread[train]')")
+        plot = None
     result["plot"] = str(plot) if plot else None
     (out / "compare.md").write_text(compare_markdown(result), encoding="utf-8")
     write_json_atomic(out / "compare.json", result)

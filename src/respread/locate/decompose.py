@@ -163,6 +163,11 @@ def load_run(run_dir: Path) -> tuple[dict[str, TaskSpec], dict[str, list[dict]]]
     tasks = {name: TaskSpec.model_validate(spec) for name, spec in state.get("tasks", {}).items()}
     records: dict[str, list[dict]] = {}
     for record in iter_records(run_dir / SAMPLES_FILE):
+        task = tasks.get(record["task"])
+        # Only replies to the task's current prompts: a rerun with other prompts (another GSM8K subset)
+        # leaves the old records in the file, and their references would not match.
+        if task is None or record["prompt_index"] >= len(task.prompts) or record.get("prompt", task.prompts[record["prompt_index"]]) != task.prompts[record["prompt_index"]]:
+            continue
         records.setdefault(record["task"], []).append(record)
     return tasks, records
 

@@ -82,7 +82,8 @@ def correctness_figures(groups: Sequence[Sequence[bool]], *, resamples: int = 10
         low, high = _binomial_pass_at_k_ci(sum(len(g) for g in groups), sum(sum(g) for g in groups), k)
         if len(groups) > 1:
             low, high = min(low, estimate["low"]), max(high, estimate["high"])
-        estimate["low"], estimate["high"] = low, high
+        # At k = n the estimator is 0 or 1 whatever p is; the interval still holds the point it reports.
+        estimate["low"], estimate["high"] = min(low, estimate["value"]), max(high, estimate["value"])
         figures["pass_at_k"][str(k)] = estimate
     figures["accuracy"] = figures["pass_at_k"]["1"]
     return figures

@@ -169,7 +169,9 @@ VERIFIABLE_NOTES = """- **accuracy**: mean over prompts of the share of correct 
   last number). **pass@k**: the unbiased estimator 1 − C(n−c, k)/C(n, k) per prompt, averaged.
 - **distinct paths**: among each prompt's correct chains, how many different sequences of computed numbers
   (numbers not in the question, in order) they took; prompts without a correct chain do not count.
-- CIs: 95% percentile bootstrap over prompts; a one-prompt task gets exact binomial intervals.
+- CIs: accuracy and pass@k, the exact (Clopper–Pearson) interval of the pooled correct rate (its image
+  1 − (1 − p)^k for pass@k), widened to the 95% percentile bootstrap over prompts where there are several;
+  other figures, the bootstrap over prompts alone.
 """
 
 

@@ -196,6 +196,8 @@ def make_reward(kind: str, *, task: str | TaskSpec, **options) -> RewardFunc:
     if kind not in REWARD_KINDS:
         raise RespreadError(f"unknown reward kind '{kind}'; choose from {', '.join(REWARD_KINDS)}")
     spec = resolve_task(task, options.pop("task_files", ()))
+    if spec.answer_type == "verifiable":
+        raise RespreadError(f"task '{spec.name}' is verifiable; the spread rewards take categorical or text tasks")
     parse_mode = options.pop("parse", "strict")
     if parse_mode not in ("strict", "lenient"):
         raise RespreadError(f"reward option parse must be strict or lenient (got {parse_mode!r})")

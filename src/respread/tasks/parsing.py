@@ -65,7 +65,7 @@ def strip_reply(text: str) -> str:
     return " ".join(text.split())
 
 
-_ANSWER_MARKER = re.compile(r"\banswer\s*(?:is\b|:)\s*:?", re.IGNORECASE)
+_ANSWER_MARKER = re.compile(r"\banswer\**\s*(?:is\b|:)\s*:?", re.IGNORECASE)
 
 
 def final_segment(text: str) -> tuple[str, bool]:
@@ -220,23 +220,26 @@ class AnswerParser:
         """Valid answers named in `text`, in order (at one position, the longest span wins)."""
         import emoji
 
-        spans: list[tuple[int, str]] = [(e["match_start"], e["emoji"]) for e in emoji.emoji_list(text)]
+        # (start, -width, end, phrase): at one position the longest span comes first
+        spans: list[tuple[int, int, int, str]] = [
+            (e["match_start"], 0, e["match_end"], e["emoji"]) for e in emoji.emoji_list(text)
+        ]
         words = list(_WORD.finditer(text))
         for i in range(len(words)):
             for width in range(min(self._max_words, len(words) - i), 0, -1):
                 phrase = " ".join(w.group() for w in words[i : i + width])
-                spans.append((words[i].start() - width * 1e-3, phrase))  # longer span first at a position
+                spans.append((words[i].start(), -width, words[i + width - 1].end(), phrase))
         found: list[str] = []
-        taken_until = -1.0
-        for start, candidate in sorted(spans, key=lambda s: s[0]):
+        taken_until = -1
+        for start, _, end, candidate in sorted(spans):
             if start < taken_until:
-                continue  # inside a longer answer already found ("light blue" then "blue")
+                continue  # inside an answer already found ("blue" of "light blue")
             canonical = self.canonical(candidate)
             if canonical is not None:
                 found.append(canonical)
                 if first_only:
                     break
-                taken_until = start + len(candidate) + 1
+                taken_until = end
         return found
 
     def exact_forms(self) -> list[str]:

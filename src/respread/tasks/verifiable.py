@@ -27,11 +27,13 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 # subtraction, not a sign), thousands separated by commas or plain digits, optional decimals.
 _NUMBER = r"(?:(?<![\w.])-)?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?"
 _AFTER_HASHES = re.compile(r"####\s*\$?\s*(" + _NUMBER + ")")
-# "The answer is $18.", "Answer: **42**", "the final answer is: -3": the number follows directly (markup
-# aside) and ends the expression, so "the answer is 3 + 4 = 7" falls through to the last number. The
-# lookahead also stops the number from matching only a prefix of itself ("3" of "3.5 + 1").
-_AFTER_ANSWER = re.compile(
-    r"answer(?:\s+is|\s*:)\s*:?\s*[*$\\({\s]*(" + _NUMBER + r")(?![\d,]|\.\d|\s*[-+*/×÷=]\s*\d)", re.IGNORECASE
+# "The answer is $18.", "**Answer**: 42", "the final answer is: -3", "\\boxed{18}": a marker, then the number
+# directly (markup aside), ending the expression, so "the answer is 3 + 4 = 7" states no number there.
+# The lookahead also stops the number from matching only a prefix of itself ("3" of "3.5 + 1", "1" of
+# "1,250") while a comma that ends a clause ("18, which is ...") still ends the number.
+_ANSWER_MARKER = re.compile(r"answer\**\s*(?:is\b|:)\s*:?|\\boxed\{", re.IGNORECASE)
+_MARKED_NUMBER = re.compile(
+    r"\s*[*$\\({\s]*(" + _NUMBER + r")(?!\d|,\d|\.\d|\s*[-+*/×÷=xX·]\s*\d)"
 )
 _ANY_NUMBER = re.compile("(" + _NUMBER + ")")
 
@@ -68,9 +70,13 @@ def seeded_subset(items: list, subset: int, seed: int) -> list:
 def _read_gsm8k_file(path: Path) -> list[GSM8KItem]:
     if not path.is_file():
         raise RespreadError(f"GSM8K source {path} is a folder; give the JSONL file (e.g. gsm8k/test.jsonl)")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise RespreadError(f"GSM8K file {path}: not UTF-8 JSONL (bad byte at offset {exc.start}); give the .jsonl release") from exc
     items = [
         _gsm8k_item(row, f"{path.name}:{number}", f"GSM8K file {path}, line {number}")
-        for number, row in user_jsonl_rows(path.read_text(encoding="utf-8"), f"GSM8K file {path}")
+        for number, row in user_jsonl_rows(text, f"GSM8K file {path}")
     ]
     if not items:
         raise RespreadError(f"GSM8K file {path}: no problems in it")
@@ -109,8 +115,7 @@ def hub_rows(source: str, config: str, split: str, *, what: str):
 def extract_final_number(text: str) -> str | None:
     """The final numeric answer of a free-text GSM8K reply, normalised; None when the reply has no number.
 
-    Precedence: the number after the last `####`; else the number directly after the last "answer is" /
-    "answer:" (case-insensitive, `$`, `*` and brackets skipped); else the last number in the text.
+    Precedence: the answer the reply states (`extract_marked_number`); else the last number in the text.
     Normalisation: commas and `$` dropped, trailing zeros of decimals dropped ("7.0" -> "7", "2.50" -> "2.5"),
     sign kept.
 
@@ -125,11 +130,11 @@ def extract_final_number(text: str) -> str | None:
     >>> extract_final_number("I don't know.") is None
     True
     """
-    for pattern in (_AFTER_HASHES, _AFTER_ANSWER, _ANY_NUMBER):
-        matches = pattern.findall(text)
-        if matches:
-            return normalise_number(matches[-1])
-    return None
+    marked = extract_marked_number(text)
+    if marked is not None:
+        return marked
+    numbers = _ANY_NUMBER.findall(text)
+    return normalise_number(numbers[-1]) if numbers else None
 
 
 def normalise_number(number: str) -> str:
@@ -144,20 +149,26 @@ def same_number(a: str | None, b: str) -> bool:
 
 
 def extract_marked_number(text: str) -> str | None:
-    """The answer a reply states explicitly: after the last `####` or "answer is"/"answer:", or a reply
-    that is only a number. None otherwise: the strict reading, which never guesses from a stray number.
+    """The answer a reply states explicitly: after the last `####`; else right after the last answer
+    marker ("answer is", "answer:", "**Answer**:", `\\boxed{`), None if no number ends the expression
+    there; else a reply that is only a number. The strict reading: it never guesses from a stray number.
 
-    >>> extract_marked_number("9 * 2 = 18 dollars. The answer is 18.")
+    >>> extract_marked_number("9 * 2 = 18 dollars. The answer is 18, which is 3 more than 15.")
     '18'
+    >>> extract_marked_number("The answer is 5. Recheck: so the answer is 2 + 4 = 6.") is None
+    True
     >>> extract_marked_number(" 1,250 ")
     '1250'
     >>> extract_marked_number("She has 9 * 2 = 18 dollars.") is None
     True
     """
-    for pattern in (_AFTER_HASHES, _AFTER_ANSWER):
-        matches = pattern.findall(text)
-        if matches:
-            return normalise_number(matches[-1])
+    hashes = _AFTER_HASHES.findall(text)
+    if hashes:
+        return normalise_number(hashes[-1])
+    markers = list(_ANSWER_MARKER.finditer(text))
+    if markers:
+        match = _MARKED_NUMBER.match(text, markers[-1].end())
+        return normalise_number(match.group(1)) if match else None
     bare = text.strip().strip("$*`").strip().rstrip(".").strip()
     return normalise_number(bare) if re.fullmatch(_NUMBER, bare) else None
 
