@@ -202,7 +202,7 @@ def compare_command(
     tasks_file: list[Path] = typer.Option([], "--tasks-file"),
     out: Path = typer.Option(..., help="Output directory: stages/, compare.json, compare.md, compare.png; re-running resumes."),
 ) -> None:
-    """Same tasks and settings across checkpoints: figures per stage, largest significant drop, decompositions, plot."""
+    """Same tasks and settings across checkpoints: figures per stage, largest significant narrowing, decompositions, plot."""
     try:
         from respread.locate.compare import CompareConfig, run_compare
         from respread.report.compare import compare_rich_tables
