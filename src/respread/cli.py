@@ -61,6 +61,7 @@ def eval_command(
     from respread.backends import load_backend
     from respread.evaluate import EvalConfig, run_eval
     from respread.report.summary import markdown, rich_table, text_tables, verifiable_table
+    from respread.tasks import select_tasks_with_gsm8k
 
     try:
         if parse not in ("strict", "lenient"):
@@ -71,7 +72,7 @@ def eval_command(
             raise RespreadError(f"--out {out} exists and is not a directory")
         config = EvalConfig(
             model=model,
-            tasks=_tasks_with_gsm8k(tasks, tasks_file, prompts_file, gsm8k, gsm8k_subset, seed),
+            tasks=select_tasks_with_gsm8k(tasks, tasks_file, prompts_file, gsm8k, gsm8k_subset, seed),
             samples=samples,
             cot=cot,
             temperature=temperature,
@@ -137,18 +138,6 @@ def eval_command(
         console.print(f"records: {out / 'samples.jsonl'} · metrics: {out / 'metrics.json'} · {out / 'summary.md'}")
     except RespreadError as exc:
         _fail(str(exc))
-
-
-def _tasks_with_gsm8k(selection: str, task_files, prompt_files, gsm8k: str | None, subset: int, seed: int) -> list:
-    """The selected tasks, plus GSM8K as task `gsm8k` when a source is given (`--tasks ''` for GSM8K alone)."""
-    from respread.tasks import select_tasks
-
-    tasks = select_tasks(selection, task_files, prompt_files) if selection.strip() or not gsm8k else []
-    if gsm8k:
-        from respread.tasks.verifiable import gsm8k_task
-
-        tasks.append(gsm8k_task(gsm8k, subset, seed))
-    return tasks
 
 
 @app.command("decompose")

@@ -110,7 +110,11 @@ def run_compare(config: CompareConfig, out: Path, log: Log = print, backend_fact
             log(f"[compare] stage {index + 1}/{len(labels)} {label}: run directory {folder}")
         else:
             if tasks is None:
-                tasks = _tasks(config)
+                from respread.tasks import select_tasks_with_gsm8k
+
+                tasks = select_tasks_with_gsm8k(
+                    config.tasks, config.task_files, (), config.gsm8k, config.gsm8k_subset, config.seed
+                )
             folder = out / "stages" / f"{index + 1:02d}-{_slug(label)}"
             log(f"[compare] stage {index + 1}/{len(labels)} {label}: evaluating {stage} into {folder}")
             eval_config = EvalConfig(
@@ -122,17 +126,6 @@ def run_compare(config: CompareConfig, out: Path, log: Log = print, backend_fact
         stage_dirs.append(folder)
         metrics.append(stage_metrics)
     return _assemble(config, labels, stage_dirs, metrics, out, started, log)
-
-
-def _tasks(config: CompareConfig) -> list:
-    from respread.tasks import select_tasks
-
-    tasks = select_tasks(config.tasks, config.task_files) if config.tasks.strip() or not config.gsm8k else []
-    if config.gsm8k:
-        from respread.tasks.verifiable import gsm8k_task
-
-        tasks.append(gsm8k_task(config.gsm8k, config.gsm8k_subset, config.seed))
-    return tasks
 
 
 def _assemble(config: CompareConfig, labels: list[str], dirs: list[Path], metrics: list[dict], out: Path, started: float, log: Log) -> dict:

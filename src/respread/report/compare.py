@@ -8,6 +8,7 @@ from rich.table import Table
 
 from respread.report.decompose import COLUMNS as DECOMPOSE_COLUMNS
 from respread.report.decompose import decompose_rows
+from respread.report.summary import estimate_text, md_table
 
 # (key, label, scale, digits) per task kind; "correct" means valid for categorical tasks.
 FIGURES = {
@@ -16,15 +17,6 @@ FIGURES = {
                    ("distinct_paths", "distinct paths / prompt", 1, 2), ("paths_per_correct", "paths per correct chain", 1, 2)],
     "text": [("correct", "pass %", 100, 1), ("ead", "EAD all", 1, 3), ("ead_passing", "EAD passing", 1, 3)],
 }
-
-
-def _cell(estimate: dict | None, scale: float, digits: int) -> str:
-    if not estimate or estimate.get("value") is None:
-        return "n/a"
-    text = f"{scale * estimate['value']:.{digits}f}"
-    if estimate.get("low") is not None and estimate.get("high") is not None:
-        text += f" [{scale * estimate['low']:.{digits}f}, {scale * estimate['high']:.{digits}f}]"
-    return text
 
 
 def _pass_k(figures: dict) -> str | None:
@@ -55,7 +47,7 @@ def figure_rows(result: dict) -> list[list[str]]:
             cells = []
             for f in per_stage:
                 estimate = f["pass_at_k"][key[5:]] if key.startswith("pass@") else f.get(key)
-                cells.append(_cell(estimate, scale, digits))
+                cells.append(estimate_text(estimate, scale, digits))
             rows.append([task if i == 0 else "", label, *cells, drop_text if i == 0 else ""])
         rows.append(["", "source", *[f["source"] for f in per_stage], ""])
     return rows
@@ -90,11 +82,6 @@ NOTES = """\
 """
 
 
-def _md_table(columns: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    return lines + ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
-
-
 def stage_lines(result: dict) -> list[str]:
     lines = []
     for i, s in enumerate(result["stages"], 1):
@@ -114,10 +101,10 @@ def stage_lines(result: dict) -> list[str]:
 def compare_markdown(result: dict) -> str:
     labels = " → ".join(s["label"] for s in result["stages"])
     lines = [f"# respread compare: {labels}", "", *stage_lines(result), "", "## Figures per stage", ""]
-    lines += _md_table(figure_columns(result), figure_rows(result))
+    lines += md_table(figure_columns(result), figure_rows(result))
     lines += ["", "## Decomposition between consecutive stages", ""]
     rows = transition_rows(result)
-    lines += _md_table(["stages", *DECOMPOSE_COLUMNS], rows) if rows else ["(no task has samples in two consecutive stages)"]
+    lines += md_table(["stages", *DECOMPOSE_COLUMNS], rows) if rows else ["(no task has samples in two consecutive stages)"]
     if result.get("plot"):
         lines += ["", f"![figures by stage]({Path(result['plot']).name})"]
     return "\n".join(lines + ["", NOTES.format(parse=result["parse"])])

@@ -129,17 +129,15 @@ VERIFIABLE_COLUMNS = [
 ]
 
 
-def _interval(estimate: dict, scale: float = 1.0, digits: int = 1) -> str:
-    if estimate.get("value") is None:
+def estimate_text(estimate: dict | None, scale: float = 1.0, digits: int = 1) -> str:
+    """`value [low, high]`, scaled; the interval left out where there is none (exact figures)."""
+    if not estimate or estimate.get("value") is None:
         return "n/a"
     text = f"{scale * estimate['value']:.{digits}f}"
-    if estimate.get("low") is not None and not _isnan(estimate["low"]):
-        text += f" [{scale * estimate['low']:.{digits}f}, {scale * estimate['high']:.{digits}f}]"
+    low, high = estimate.get("low"), estimate.get("high")
+    if low is not None and high is not None and low == low:  # low != low: NaN, no interval
+        text += f" [{scale * low:.{digits}f}, {scale * high:.{digits}f}]"
     return text
-
-
-def _isnan(value) -> bool:
-    return value != value
 
 
 def verifiable_rows(metrics: dict, parse: str = "strict") -> list[list[str]]:
@@ -153,13 +151,13 @@ def verifiable_rows(metrics: dict, parse: str = "strict") -> list[list[str]]:
         rows.append([
             name,
             f"{task['prompts']} × {task['samples_per_prompt']}",
-            _interval(m["accuracy"], 100),
-            f"k={k}: {_interval(m['pass_at_k'][k], 100)}" if k else "—",
+            estimate_text(m["accuracy"], 100),
+            f"k={k}: {estimate_text(m['pass_at_k'][k], 100)}" if k else "—",
             _opt(m["answered"] and 100 * m["answered"], "{:.1f}"),
-            _interval(m["distinct_answers"], 1, 2),
+            estimate_text(m["distinct_answers"], 1, 2),
             f"{paths['correct_chains']} ({paths['prompts_with_correct']})",
-            _interval(paths["distinct_paths"], 1, 2),
-            _interval(paths["distinct_paths_per_correct"], 1, 2),
+            estimate_text(paths["distinct_paths"], 1, 2),
+            estimate_text(paths["distinct_paths_per_correct"], 1, 2),
         ])
     return rows
 
@@ -199,9 +197,9 @@ NOTES = """\
 """
 
 
-def _md_table(columns: list[str], rows: list[list[str]]) -> list[str]:
+def md_table(columns: list[str], rows: list[list[str]]) -> list[str]:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    return lines + ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return lines + ["| " + " | ".join(str(cell).replace("|", "\\|") for cell in row) + " |" for row in rows]
 
 
 def verifiable_table(metrics: dict, parse: str = "strict") -> Table | None:
@@ -220,11 +218,11 @@ def markdown(metrics: dict, parse: str = "strict") -> str:
     lines = [f"# respread eval: {metrics['model']}", "", header(metrics, parse), ""]
     categorical = table_rows(metrics, parse)
     if categorical:
-        lines += _md_table(columns(parse), categorical) + ["", NOTES.format(parse=parse)]
+        lines += md_table(columns(parse), categorical) + ["", NOTES.format(parse=parse)]
     verifiable = verifiable_rows(metrics, parse)
     if verifiable:
-        lines += ["## Verifiable tasks", ""] + _md_table(VERIFIABLE_COLUMNS, verifiable) + ["", VERIFIABLE_NOTES.format(parse=parse)]
+        lines += ["## Verifiable tasks", ""] + md_table(VERIFIABLE_COLUMNS, verifiable) + ["", VERIFIABLE_NOTES.format(parse=parse)]
     for task in metrics["tasks"].values():
         if task.get("text"):
-            lines += [f"## {text_title(task)}", ""] + _md_table(TEXT_COLUMNS, text_rows(task)) + [""]
+            lines += [f"## {text_title(task)}", ""] + md_table(TEXT_COLUMNS, text_rows(task)) + [""]
     return "\n".join(lines)

@@ -25,6 +25,7 @@ GROUPS = {
 
 __all__ = [
     "AnswerParser", "Parsed", "TaskSpec", "GROUPS", "registry", "load_tasks_file", "load_prompts_file", "select_tasks",
+    "select_tasks_with_gsm8k",
 ]
 
 
@@ -106,6 +107,18 @@ def _describe(exc: ValidationError) -> str:
     if field and not isinstance(got, dict):
         return f"field '{field}': {message} (got: {got!r})"
     return message
+
+
+def select_tasks_with_gsm8k(
+    selection: str, task_files=(), prompt_files=(), gsm8k: str | None = None, subset: int = 20, seed: int = 0
+) -> list[TaskSpec]:
+    """`select_tasks`, plus GSM8K as task `gsm8k` when a source is given (`selection` '' for GSM8K alone)."""
+    tasks = select_tasks(selection, task_files, prompt_files) if selection.strip() or not gsm8k else []
+    if gsm8k:
+        from respread.tasks.verifiable import gsm8k_task
+
+        tasks.append(gsm8k_task(gsm8k, subset, seed))
+    return tasks
 
 
 def select_tasks(

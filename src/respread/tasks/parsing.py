@@ -65,7 +65,9 @@ def strip_reply(text: str) -> str:
     return " ".join(text.split())
 
 
-_ANSWER_MARKER = re.compile(r"\banswer\**\s*(?:is\b|:)\s*:?", re.IGNORECASE)
+# "Answer:", "the answer is", "**Answer**:"; `tasks.verifiable` reads numbers after the same markers.
+ANSWER_MARKER = r"\banswer\**\s*(?:is\b|:)\s*:?"
+_ANSWER_MARKER = re.compile(ANSWER_MARKER, re.IGNORECASE)
 
 
 def final_segment(text: str) -> tuple[str, bool]:

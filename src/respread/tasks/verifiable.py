@@ -17,6 +17,7 @@ from typing import Any
 
 from respread.errors import RespreadError
 from respread.records import user_jsonl_rows
+from respread.tasks.parsing import ANSWER_MARKER
 from respread.tasks.spec import TaskSpec
 
 GSM8K_HUB = ("main", "test")  # config and split of `openai/gsm8k`
@@ -31,7 +32,7 @@ _AFTER_HASHES = re.compile(r"####\s*\$?\s*(" + _NUMBER + ")")
 # directly (markup aside), ending the expression, so "the answer is 3 + 4 = 7" states no number there.
 # The lookahead also stops the number from matching only a prefix of itself ("3" of "3.5 + 1", "1" of
 # "1,250") while a comma that ends a clause ("18, which is ...") still ends the number.
-_ANSWER_MARKER = re.compile(r"answer\**\s*(?:is\b|:)\s*:?|\\boxed\{", re.IGNORECASE)
+_ANSWER_MARKER = re.compile(ANSWER_MARKER + r"|\\boxed\{", re.IGNORECASE)
 _MARKED_NUMBER = re.compile(
     r"\s*[*$\\({\s]*(" + _NUMBER + r")(?!\d|,\d|\.\d|\s*[-+*/×÷=xX·]\s*\d)"
 )
