@@ -8,6 +8,12 @@
    respread's sampler and through `model.generate(do_sample=True, top_k=0)`. Useful tokens are those up
    to and including end-of-turn; ratio = ours / generate tokens per second (target ≥ 1.5).
 
+3. Exact scoring paths. The four closed tasks of the issue-15 target (integer 1–10/100/1000, card suit:
+   1,114 candidate replies) scored answer by answer in padded batches (the path before issue 15) and
+   by the prefix trie (`TransformersBackend._tree_scores`), in one process; then the wall time of the
+   whole `respread eval --tasks … --samples 1 --exact` process (target ≤ 10 s).
+4. Batching across prompts: 12 prompts × 8 samples of free text, one prompt per batch vs `sample_many`.
+
 Run: python benchmarks/bench_exact_and_sampler.py [--quick]
 """
 
@@ -127,7 +133,7 @@ def bench_sampler(backend, prompt_text: str, n: int, max_new_tokens: int, batch:
     ratio = (ours_tokens / ours_s) / (gen_tokens / gen_s)
     short = prompt_text if len(prompt_text) < 50 else prompt_text[:47] + "..."
     return (
-        f"| {short} | {n} × ≤{max_new_tokens} | {ours_tokens / ours_s:.0f} ({ours_s:.1f} s) "
+        f"| {short} | {n} × ≤{max_new_tokens} | {batch} | {ours_tokens / ours_s:.0f} ({ours_s:.1f} s) "
         f"| {gen_tokens / gen_s:.0f} ({gen_s:.1f} s) | {ratio:.2f}× |"
     )
 
@@ -150,11 +156,64 @@ def main() -> None:
             print(line, flush=True)
 
     n = 64 if args.quick else 128
-    print("\nSampler vs transformers generate (T=1, top_k=0), useful tokens/s\n")
-    print("| prompt | sequences | respread tok/s | generate tok/s | ratio |")
-    print("|---|---|---|---|---|")
-    print(bench_sampler(backend, "Pick a random integer between 1 and 100. Reply with only the number.", n, 32, 64), flush=True)
-    print(bench_sampler(backend, "Write a two-sentence story about a girl and her dog.", n, 64, 64), flush=True)
+    print("\nSampler vs transformers generate (T=1, top_k=0), useful tokens/s, both at the same batch size\n")
+    print("| prompt | sequences | batch | respread tok/s | generate tok/s | ratio |")
+    print("|---|---|---|---|---|---|")
+    for batch in (64, 128):
+        print(bench_sampler(backend, "Pick a random integer between 1 and 100. Reply with only the number.", n, 32, batch), flush=True)
+        print(bench_sampler(backend, "Write a two-sentence story about a girl and her dog.", n, 64, batch), flush=True)
+    backend.batch_size = 64
+
+    print("\nExact scoring of the four closed tasks (1,114 candidates): per-answer batches vs prefix trie\n")
+    print("| task | candidates | per-answer s | trie s | speed-up | max |Δ log p| |")
+    print("|---|---|---|---|---|---|")
+    from respread.backends.transformers import _summed_logprobs
+
+    totals = [0.0, 0.0]
+    for task_name in ("integer_1_10", "integer_1_100", "integer_1_1000", "card_suit"):
+        task = select_tasks(task_name)[0]
+        parser = AnswerParser(task)
+        forms = [f for a in parser.support for f in parser.surface_forms(a)]
+        params = SamplingParams(max_new_tokens=task.max_new_tokens)
+        start = time.perf_counter()
+        per_answer = backend._each_forced_chunk(task.prompt(), forms, lambda c, t, l, m: _summed_logprobs(t, l, m, params))
+        old_s = time.perf_counter() - start
+        start = time.perf_counter()
+        trie = backend.score(task.prompt(), forms, params)
+        new_s = time.perf_counter() - start
+        totals[0] += old_s
+        totals[1] += new_s
+        worst = max((abs(a - b) for a, b in zip(per_answer, trie) if math.isfinite(a) and math.isfinite(b)), default=0.0)
+        print(f"| {task_name} | {len(forms)} | {old_s:.2f} | {new_s:.2f} | {old_s / new_s:.1f}× | {worst:.1e} |", flush=True)
+    print(f"| all four | | {totals[0]:.2f} | {totals[1]:.2f} | {totals[0] / totals[1]:.1f}× | |")
+
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "respread.cli", "eval", "--tasks", "integer_1_10,integer_1_100,integer_1_1000,card_suit",
+             "--samples", "1", "--exact", "--model", args.model, "--out", out],
+            check=True, capture_output=True,
+        )
+        print(f"\nwhole process `respread eval --tasks integer_1_10,integer_1_100,integer_1_1000,card_suit --samples 1 --exact`: "
+              f"{time.perf_counter() - start:.1f} s wall (target ≤ 10 s)")
+
+    print("\nFree text across prompts: 12 prompts × 8 samples, ≤48 tokens\n")
+    creative = select_tasks("creative")[0]
+    requests = [(creative.prompt(i), list(range(100 * i, 100 * i + 8))) for i in range(len(creative.prompts))]
+    params = SamplingParams(max_new_tokens=48)
+    start = time.perf_counter()
+    alone = [backend.sample(prompt, seeds, params) for prompt, seeds in requests]
+    alone_s = time.perf_counter() - start
+    start = time.perf_counter()
+    pooled = backend.sample_many(requests, params)
+    pooled_s = time.perf_counter() - start
+    same = sum(a.text == b.text for x, y in zip(alone, pooled) for a, b in zip(x, y))
+    print(f"one prompt per batch {alone_s:.1f} s · across prompts {pooled_s:.1f} s · {alone_s / pooled_s:.2f}× · "
+          f"identical replies {same}/{sum(len(x) for x in alone)}")
 
 
 if __name__ == "__main__":

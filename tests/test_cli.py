@@ -37,11 +37,63 @@ def test_bad_arguments_fail_with_one_line(tmp_path, args, message):
     assert len(err.splitlines()) == 1
 
 
-def test_unreachable_hub_model_fails_with_one_line(tmp_path):
+def test_uncached_hub_model_offline_fails_with_one_line(tmp_path, capfd):
     code, err, _ = run("eval", "--model", "nobody/no-such-model-xyz", "--tasks", "card_suit", "--samples", "1", "--out", str(tmp_path))
     assert code != 0
-    assert err.startswith("error: cannot load model 'nobody/no-such-model-xyz'")
-    assert len(err.splitlines()) == 1
+    assert err == (
+        "error: model 'nobody/no-such-model-xyz' is not an alias (smollm2-135m-instruct, gemma3-270m), a .gguf file, "
+        "a model directory or a hub id in the local cache, and HF_HUB_OFFLINE is set; "
+        "check the id, or unset HF_HUB_OFFLINE to download it"
+    )
+    assert capfd.readouterr().err == ""  # nothing from the hub libraries around respread's line
+
+
+@pytest.mark.timeout(30)  # the hub's own retries would take about a minute
+def test_unreachable_hub_fails_fast_with_one_line(tmp_path, monkeypatch, capfd):
+    from huggingface_hub import constants
+
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
+    # A hub that refuses connections: a real request that fails at once, as with no network.
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", "http://127.0.0.1:9/{repo_id}/resolve/{revision}/{filename}")
+    code, err, _ = run("eval", "--model", "nobody/no-such-model-xyz", "--tasks", "card_suit", "--samples", "1", "--out", str(tmp_path / "r"))
+    assert code != 0 and len(err.splitlines()) == 1, err
+    assert err.startswith("error: model 'nobody/no-such-model-xyz' is not an alias") and "the hub is out of reach" in err
+    assert capfd.readouterr().err == ""
+
+
+def test_hub_id_in_the_local_cache_needs_no_network(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    from respread.models import resolve_model
+
+    snapshot = tmp_path / "models--org--tiny" / "snapshots" / ("0" * 40)
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text("{}")
+    (tmp_path / "models--org--tiny" / "refs").mkdir()
+    (tmp_path / "models--org--tiny" / "refs" / "main").write_text("0" * 40)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    assert resolve_model("org/tiny").load_path == "org/tiny"
+
+
+@pytest.mark.parametrize(
+    "content,problem",
+    [
+        (b"hello\n", "is not a GGUF file (it does not start with the GGUF magic bytes); pass a real .gguf file"),
+        (b"", "is not a GGUF file (it is empty); pass a real .gguf file"),
+        (b"GGUF\x03\x00\x00\x00\x01", "is not a readable GGUF model (unpack_from requires"),  # cut after the magic
+    ],
+)
+def test_a_gguf_file_that_is_not_one_fails_with_one_line(tmp_path, monkeypatch, content, problem):
+    monkeypatch.setenv("RESPREAD_CACHE", str(tmp_path / "cache"))
+    model = tmp_path / "x.gguf"
+    model.write_bytes(content)
+    code, err, _ = run("eval", "--model", str(model), "--tasks", "card_suit", "--samples", "1", "--out", str(tmp_path / "r"))
+    assert code != 0 and len(err.splitlines()) == 1, err
+    assert err.startswith(f"error: model file {model} {problem}"), err
+    assert not list(tmp_path.glob("cache/models/*"))  # no half-written copy left behind
 
 
 def test_malformed_and_non_utf8_task_files_fail_with_one_line(tmp_path):

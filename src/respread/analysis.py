@@ -15,6 +15,7 @@ import numpy as np
 
 from respread.evaluate import EXACT_FILE, SAMPLES_FILE, EvalConfig, settings_digest
 from respread.metrics import categorical as cat
+from respread.metrics.posterior import posterior_figures
 from respread.metrics.uncertainty import bootstrap_ci, chi2_uniformity_pvalue, expected_tv_uniform
 from respread.metrics.verifiable import correctness_figures, distinct_answers, path_figures
 from respread.records import iter_records, write_json_atomic
@@ -35,8 +36,15 @@ def answer_counts(parser: AnswerParser, texts: list[str], mode: str) -> Counter:
     return counts
 
 
-def sampled_metrics(counts: Counter, support: frozenset[str], *, resamples: int = 1000, seed: int = 0) -> dict:
-    """Every categorical figure for one task's sampled answers, with bootstrap CIs and noise floors."""
+def sampled_metrics(
+    counts: Counter, support: frozenset[str], *, resamples: int = 1000, seed: int = 0, calibrated: bool = True
+) -> dict:
+    """Every categorical figure for one task's sampled answers, with bootstrap CIs and noise floors.
+
+    The plug-in TVs and entropy come with percentile-bootstrap intervals (the spread of the figure on a
+    rerun at the same n); `calibrated` adds the bias-corrected estimates with intervals that hold the
+    population value (`respread.metrics.posterior`; its coverage is in BENCHMARKS.md).
+    """
     k = len(support)
     n = sum(counts.values())
     n_valid = sum(c for a, c in counts.items() if a in support)
@@ -66,7 +74,7 @@ def sampled_metrics(counts: Counter, support: frozenset[str], *, resamples: int 
         else [],
         # A valid answer is a right one on constrained tasks: would k tries have found one? (prompts pooled)
         "pass_at_k": correctness_figures([[True] * n_valid + [False] * (n - n_valid)])["pass_at_k"] if n else {},
-    }
+    } | ({"calibrated": posterior_figures(counts, support, seed=seed)} if calibrated and n else {})
 
 
 def _exact_binomial(successes: int, n: int) -> dict:

@@ -209,6 +209,62 @@ def compare_command(
         _fail(str(exc))
 
 
+@app.command("check")
+def check_command(
+    new: str = typer.Argument(..., help="New run directory, or a model to evaluate with OLD's tasks and settings (then --out)."),
+    against: Path = typer.Option(..., "--against", help="Old (baseline) run directory."),
+    max_drop: list[str] = typer.Option([], "--max-drop", help="Allowed drop: 0.05 for every figure, or figure=value (repeatable)."),
+    alpha: float = typer.Option(0.05, help="Significance level, Holm-adjusted over every tested figure."),
+    permutations: int = typer.Option(2000, help="Permutations per test (text figures use at most 500)."),
+    parse: str = typer.Option("strict", help="Parse that decides categorical answers: strict or lenient."),
+    tasks: Optional[str] = typer.Option(None, help="Comma-separated tasks (default: every task both runs hold)."),
+    seed: int = typer.Option(0),
+    out: Optional[Path] = typer.Option(None, help="Run directory for NEW when NEW is a model; re-running resumes."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the verdict here as JSON (for CI systems)."),
+    markdown_out: Optional[Path] = typer.Option(None, "--markdown", help="Write the table here as Markdown."),
+) -> None:
+    """Gate: exit 1 when diversity dropped from OLD to NEW beyond --max-drop with significance; 0 when not."""
+    from respread.locate.gate import GateConfig, check_runs, config_like, parse_max_drop, write_verdict
+    from respread.report.gate import gate_markdown, gate_rich_table, gate_summary
+
+    log = lambda message: err_console.print(message, markup=False, highlight=False, soft_wrap=True)  # noqa: E731
+    try:
+        config = GateConfig(
+            parse=parse, max_drop=parse_max_drop(max_drop), alpha=alpha, permutations=permutations, seed=seed,
+            tasks=[t.strip() for t in tasks.split(",") if t.strip()] if tasks else None,
+        )
+        from respread.evaluate import RUN_FILE
+
+        if not (against / RUN_FILE).is_file():
+            raise RespreadError(f"--against {against} is not a respread run directory (no {RUN_FILE})")
+        new_dir = Path(new)
+        if not (new_dir / RUN_FILE).is_file():
+            if out is None:
+                raise RespreadError(f"{new} is not a run directory; to evaluate it as a model against {against}, add --out DIR")
+            from respread.analysis import evaluate_into
+
+            log(f"[check] evaluating {new} with the tasks and settings of {against} into {out}")
+            evaluate_into(config_like(against, new), out, parse, log=log, label="check")
+            new_dir = out
+        elif out is not None:
+            raise RespreadError(f"--out is for a model NEW; {new} is already a run directory")
+        verdict = check_runs(new_dir, against, config, log=log)
+        console.print(gate_rich_table(verdict))
+        console.print(gate_summary(verdict), markup=False, highlight=False, soft_wrap=True)
+        if json_out:
+            write_verdict(verdict, json_out)
+        if markdown_out:
+            markdown_out.parent.mkdir(parents=True, exist_ok=True)
+            markdown_out.write_text(gate_markdown(verdict), encoding="utf-8")
+    except RespreadError as exc:
+        _fail(str(exc))
+    except (ValueError, KeyError, OSError) as exc:  # a damaged run folder or an unwritable path: input, not a verdict
+        detail = str(exc).splitlines()[0] if str(exc) else ""
+        _fail(f"cannot compare {new} against {against}: {type(exc).__name__} {detail}".rstrip())
+    if not verdict["passed"]:
+        raise typer.Exit(1)
+
+
 @app.command("train")
 def train_command(
     model: str = typer.Option("smollm2-135m-instruct", help="Alias, local dir, .gguf file or hub id (GGUF: trains the cached fp32 copy)."),

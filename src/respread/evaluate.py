@@ -146,29 +146,44 @@ def run_eval(
         return backend
 
     with RecordWriter(out_dir / SAMPLES_FILE) as samples_out, RecordWriter(out_dir / EXACT_FILE) as exact_out:
+        # Plan every missing sample, then draw them in chunks that pool rows across prompts and across
+        # tasks with the same settings, so many prompts (or tasks) with few samples each still fill batches.
+        keys: dict[str, dict[int, list[str]]] = {}
+        wanted: dict[str, int] = {}
+        missing: dict[SamplingParams, list[tuple[TaskSpec, int, int]]] = {}
         for task in config.tasks:
             params = config.params_for(task)
             samples = 0 if (config.exact and task.exact_scorable and not config.sample_closed) else config.samples
-            wanted = samples * len(task.prompts)
-            task_keys: list[str] = []
-            for prompt_index, prompt_text in enumerate(task.prompts):
-                digest = settings_digest(task, prompt_index, params, config)
-                keys = [f"{task.name}|p{prompt_index}|s{i}|{digest}" for i in range(samples)]
-                missing = [i for i, key in enumerate(keys) if key not in done_samples]
-                done = samples - len(missing) + prompt_index * samples
-                if progress:
-                    progress(task.name, done, wanted)
-                for start in range(0, len(missing), config.chunk):
-                    indices = missing[start : start + config.chunk]
-                    seeds = [sample_seed(config.seed, task.name, prompt_text, i) for i in indices]
-                    completions = get_backend().sample(task.prompt(prompt_index), seeds, params)
-                    for i, seed, completion in zip(indices, seeds, completions):
+            wanted[task.name] = samples * len(task.prompts)
+            keys[task.name] = {
+                p: [f"{task.name}|p{p}|s{i}|{settings_digest(task, p, params, config)}" for i in range(samples)]
+                for p in range(len(task.prompts))
+            }
+            todo = [(task, p, i) for p in keys[task.name] for i, key in enumerate(keys[task.name][p]) if key not in done_samples]
+            missing.setdefault(params, []).extend(todo)
+            if progress:
+                progress(task.name, wanted[task.name] - len(todo), wanted[task.name])
+        done = {name: wanted[name] - sum(1 for rows in missing.values() for t, _, _ in rows if t.name == name) for name in wanted}
+        for params, rows in missing.items():
+            for start in range(0, len(rows), config.chunk):
+                chunk = rows[start : start + config.chunk]
+                requests: dict[tuple[str, int], tuple[TaskSpec, list[int]]] = {}
+                for task, p, i in chunk:
+                    requests.setdefault((task.name, p), (task, []))[1].append(i)
+                seeds = {
+                    (name, p): [sample_seed(config.seed, name, task.prompts[p], i) for i in indices]
+                    for (name, p), (task, indices) in requests.items()
+                }
+                replies = sample_requests(get_backend(), [(task.prompt(p), seeds[(name, p)]) for (name, p), (task, _) in requests.items()], params)
+                for ((name, p), (task, indices)), completions in zip(requests.items(), replies):
+                    for i, seed, completion in zip(indices, seeds[(name, p)], completions):
+                        key = keys[name][p][i]
                         samples_out.write(
                             {
-                                "key": keys[i],
-                                "task": task.name,
-                                "prompt_index": prompt_index,
-                                "prompt": prompt_text,
+                                "key": key,
+                                "task": name,
+                                "prompt_index": p,
+                                "prompt": task.prompts[p],
                                 "sample": i,
                                 "seed": seed,
                                 "model": config.model,
@@ -178,19 +193,36 @@ def run_eval(
                                 "finished": completion.finished,
                             }
                         )
-                        done_samples[keys[i]] = bool(completion.text.strip())
-                    done += len(indices)
+                        done_samples[key] = bool(completion.text.strip())
+                    done[name] += len(indices)
                     if progress:
-                        progress(task.name, done, wanted)
-                exact_key = f"{task.name}|p{prompt_index}|exact|{digest}"
+                        progress(name, done[name], wanted[name])
+                    if done[name] == wanted[name]:
+                        _refuse_all_empty(name, keys[name], done_samples, out_dir)  # as soon as it is known
+        for task in config.tasks:
+            _refuse_all_empty(task.name, keys[task.name], done_samples, out_dir)
+            params = config.params_for(task)
+            for prompt_index in range(len(task.prompts)):
+                exact_key = f"{task.name}|p{prompt_index}|exact|{settings_digest(task, prompt_index, params, config)}"
                 if config.exact and task.exact_scorable and exact_key not in done_exact:
                     exact_out.write(exact_record(get_backend(), task, prompt_index, params, exact_key, config.model))
-                task_keys += keys
-            if task_keys and not any(done_samples[k] for k in task_keys):
-                raise RespreadError(
-                    f"task '{task.name}': all {len(task_keys)} replies are empty (kept in {out_dir / SAMPLES_FILE}); "
-                    "the model ends its turn at once: check its chat template and end-of-turn token"
-                )
+
+
+def _refuse_all_empty(name: str, keys: dict[int, list[str]], done_samples: dict[str, bool], out_dir: Path) -> None:
+    task_keys = [key for prompt_keys in keys.values() for key in prompt_keys]
+    if task_keys and all(key in done_samples for key in task_keys) and not any(done_samples[k] for k in task_keys):
+        raise RespreadError(
+            f"task '{name}': all {len(task_keys)} replies are empty (kept in {out_dir / SAMPLES_FILE}); "
+            "the model ends its turn at once: check its chat template and end-of-turn token"
+        )
+
+
+def sample_requests(backend: Backend, requests: list[tuple], params: SamplingParams) -> list[list]:
+    """Completions for several (prompt, seeds) requests: in shared batches where the backend can."""
+    many = getattr(backend, "sample_many", None)
+    if many is not None:
+        return many(requests, params)
+    return [backend.sample(prompt, seeds, params) for prompt, seeds in requests]
 
 
 def exact_record(backend: Backend, task: TaskSpec, prompt_index: int, params: SamplingParams, key: str, model: str) -> dict:

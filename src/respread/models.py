@@ -14,6 +14,7 @@ import importlib.util
 import os
 import re
 import shutil
+import struct
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,6 +95,7 @@ def resolve_model(spec: str) -> ResolvedModel:
     if path.exists():
         raise RespreadError(f"model path {spec} is a file but not .gguf; pass its directory or a .gguf file")
     if _HUB_ID.match(spec):
+        _check_hub_id(spec)
         return ResolvedModel(spec, spec)
     raise RespreadError(
         f"unknown model '{spec}': not an alias ({', '.join(ALIASES)}), not an existing path, not a hub id (org/name)"
@@ -107,6 +109,7 @@ def dequantized_copy(gguf_path: Path) -> Path:
     re-converted. The copy is written to a temporary sibling and renamed into place, so an
     interrupted conversion never leaves a half-written cache that later loads would trust.
     """
+    _check_gguf(gguf_path)
     stat = gguf_path.stat()
     fingerprint = hashlib.sha256(f"{gguf_path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
     target = cache_dir() / "models" / f"{gguf_path.stem}-{fingerprint}"
@@ -118,8 +121,15 @@ def dequantized_copy(gguf_path: Path) -> Path:
 
     staging = Path(tempfile.mkdtemp(prefix=target.name + ".partial-", dir=target.parent))
     try:
-        tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
-        model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+            model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32)
+        except (OSError, ValueError, KeyError, struct.error) as exc:  # a truncated or unsupported file
+            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise RespreadError(
+                f"model file {gguf_path} is not a readable GGUF model ({first_line}); "
+                "if it is truncated, download it again, or pass a model directory or a hub id"
+            ) from exc
         # save_pretrained refuses a GGUF-quantized model; the weights are already dequantized fp32.
         model.hf_quantizer = None
         if hasattr(model.config, "quantization_config"):
@@ -134,3 +144,63 @@ def dequantized_copy(gguf_path: Path) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
+
+
+def _check_gguf(path: Path) -> None:
+    """Refuse a file that is not GGUF before transformers parses it (which fails with a traceback)."""
+    try:
+        with path.open("rb") as f:
+            magic = f.read(4)
+    except OSError as exc:
+        raise RespreadError(f"model file {path}: cannot read it ({exc.strerror})") from exc
+    if magic != b"GGUF":
+        what = "is empty" if not magic else "does not start with the GGUF magic bytes"
+        raise RespreadError(
+            f"model file {path} is not a GGUF file (it {what}); pass a real .gguf file, a model directory or a hub id"
+        )
+
+
+def _offline_variable() -> str | None:
+    """The environment variable that switches the hub off, if one does."""
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        if os.environ.get(name, "").strip().upper() in ("1", "ON", "YES", "TRUE"):
+            return name
+    return None
+
+
+def _check_hub_id(repo_id: str) -> None:
+    """Fail in one line, before transformers retries and logs for a minute, when a hub id cannot be loaded.
+
+    A hub id whose config.json is in the local Hugging Face cache is taken as is. Otherwise one quick
+    request, without retries and with the hub's logging silenced, asks the hub for it; a model that
+    exists then downloads in the load that follows.
+    """
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url, try_to_load_from_cache
+    from huggingface_hub.errors import EntryNotFoundError, GatedRepoError, RepositoryNotFoundError
+    from huggingface_hub.utils import logging as hub_logging
+
+    try:
+        if isinstance(try_to_load_from_cache(repo_id, "config.json"), str):
+            return
+    except ValueError as exc:  # the hub's own rules for ids are stricter than org/name
+        raise RespreadError(f"'{repo_id}' is not a valid hub id: {str(exc).splitlines()[0]}") from exc
+    unknown = (
+        f"model '{repo_id}' is not an alias ({', '.join(ALIASES)}), a .gguf file, a model directory "
+        "or a hub id in the local cache"
+    )
+    if offline := _offline_variable():
+        raise RespreadError(f"{unknown}, and {offline} is set; check the id, or unset {offline} to download it")
+    verbosity = hub_logging.get_verbosity()
+    hub_logging.set_verbosity_error()
+    try:
+        get_hf_file_metadata(hf_hub_url(repo_id, "config.json"), timeout=10)
+    except GatedRepoError as exc:
+        raise RespreadError(f"hub model '{repo_id}' is gated; accept its terms on the hub and log in (hf auth login)") from exc
+    except RepositoryNotFoundError as exc:
+        raise RespreadError(f"{unknown}, and the hub has no such model; check the id (a private one needs hf auth login)") from exc
+    except EntryNotFoundError as exc:
+        raise RespreadError(f"hub model '{repo_id}' has no config.json, so transformers cannot load it") from exc
+    except Exception as exc:  # noqa: BLE001 - no network, a proxy, TLS, a timeout: the hub is out of reach
+        raise RespreadError(f"{unknown}, and the hub is out of reach ({type(exc).__name__}); check the id and the network") from exc
+    finally:
+        hub_logging.set_verbosity(verbosity)

@@ -16,6 +16,7 @@ COLUMNS = [
     "TV all [CI]",
     "TV valid [CI]",
     "floor all/valid",
+    "calibrated TV valid · entropy bits [CI]",
     "exact valid%·TV all·TV valid",
     "top-5 valid picks (share of valid)",
 ]
@@ -57,7 +58,7 @@ def table_rows(metrics: dict, parse: str = "strict") -> list[list[str]]:
         picks = ", ".join(f"{a} ({100 * s:.0f}%)" for a, s in m["top_valid"]) or "—"
         if not m["n"]:  # exact only (a sweep does not sample closed tasks)
             exact_picks = ", ".join(f"{a} ({100 * s:.0f}%)" for a, s in exact["top_valid"]) if exact else "—"
-            rows.append([name, "0 (exact only)", "—", "—", "—", "—", "—", exact_cell, exact_picks])
+            rows.append([name, "0 (exact only)", "—", "—", "—", "—", "—", "—", exact_cell, exact_picks])
             continue
         rows.append(
             [
@@ -68,11 +69,22 @@ def table_rows(metrics: dict, parse: str = "strict") -> list[list[str]]:
                 _num(m["tv_all"]),
                 _num(m["tv_valid"]),
                 f"{_opt(m['floor_tv_all'])} / {_opt(m['floor_tv_valid'])}",
+                _calibrated_cell(m.get("calibrated")),
                 exact_cell,
                 picks,
             ]
         )
     return rows
+
+
+def _calibrated_cell(figures: dict | None) -> str:
+    if not figures:
+        return "—"
+    tv, entropy = figures["tv_valid"], figures["entropy_bits"]
+    if tv["value"] is None or tv["value"] != tv["value"]:
+        return "n/a (no valid answer)"
+    mark = "" if tv.get("calibrated_regime", True) else " †"
+    return f"{_num(tv)} · {entropy['value']:.2f} [{entropy['low']:.2f}, {entropy['high']:.2f}]{mark}"
 
 
 def header(metrics: dict, parse: str) -> str:
@@ -81,7 +93,9 @@ def header(metrics: dict, parse: str) -> str:
     return (
         f"model {metrics['model']} · T={s['temperature']} top_p={s['top_p']} top_k={s['top_k'] or 'off'} "
         f"min_p={s['min_p']} · seed {metrics['seed']} · parse {parse} ({other} beside it) · "
-        f"CIs: {metrics['resamples']} bootstrap resamples"
+        f"plug-in CIs: {metrics['resamples']} bootstrap resamples (rerun spread at this n) · calibrated: "
+        f"empirical-Bayes profile estimate, 95% interval for the population value (coverage: BENCHMARKS.md; "
+        f"† fewer valid replies than answers, outside the range where its coverage was shown)"
     )
 
 

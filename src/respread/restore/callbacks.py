@@ -107,7 +107,7 @@ class DiversityMonitor(TrainerCallback):
                     params = SamplingParams(temperature=self.params.temperature, max_new_tokens=task.max_new_tokens)
                     texts += [c.text for c in backend.sample(task.prompt(index), seeds, params)]
                 counts = answer_counts(parser, texts, "strict")
-                figures = sampled_metrics(counts, frozenset(parser.support), resamples=200, seed=self.seed)
+                figures = sampled_metrics(counts, frozenset(parser.support), resamples=200, seed=self.seed, calibrated=False)
                 record |= {
                     "mode": "sampled",
                     "n": figures["n"],

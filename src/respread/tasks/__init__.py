@@ -30,12 +30,24 @@ __all__ = [
 
 
 def registry(task_files: list[str | Path] = ()) -> dict[str, TaskSpec]:
-    """Built-in tasks plus those from `task_files`; a file's task replaces a built-in of the same name."""
+    """Built-in tasks plus those from `task_files`; a file's task may not reuse a built-in or another file's name."""
     tasks = {t.name: t for t in builtin_tasks() + constrained_tasks()}
+    defined_in: dict[str, Path] = {}
     for path in task_files:
         for task in load_tasks_file(path):
+            _check_user_name(task.name, tasks, defined_in, f"tasks file {path} defines '{task.name}'")
             tasks[task.name] = task
+            defined_in[task.name] = Path(path)
     return tasks
+
+
+def _check_user_name(name: str, tasks: dict[str, TaskSpec], defined_in: dict[str, Path], what: str) -> None:
+    """A user task named like a built-in task or group, or like another file's task, would silently hide one."""
+    if name in defined_in:
+        raise RespreadError(f"{what}, which tasks file {defined_in[name]} defines too; rename one of them")
+    if name in tasks or name in GROUPS:
+        kind = "task group" if name in GROUPS else "task"
+        raise RespreadError(f"{what}, which is a built-in {kind} name; rename it (e.g. 'my_{name}')")
 
 
 def load_tasks_file(path: str | Path) -> list[TaskSpec]:
@@ -130,7 +142,13 @@ def select_tasks(
     """
     available = registry(task_files)
     from_prompts = [load_prompts_file(p) for p in prompt_files]
-    available |= {t.name: t for t in from_prompts}
+    for path, task in zip(prompt_files, from_prompts):
+        if task.name in available or task.name in GROUPS:
+            raise RespreadError(
+                f"prompts file {path} makes task '{task.name}' (named after the file), which is already a task"
+                f"{' group' if task.name in GROUPS else ''} name; rename the file (e.g. 'my_{task.name}.jsonl')"
+            )
+        available[task.name] = task
     names: list[str] = []
     for token in (t.strip() for t in selection.split(",")):
         if not token:

@@ -30,7 +30,7 @@ from functools import cached_property, lru_cache
 from typing import Literal
 
 from respread.errors import RespreadError
-from respread.tasks.spec import TaskSpec
+from respread.tasks.spec import TaskSpec, answer_key as _squash
 from respread.tasks.valid_sets import load_valid_set
 
 ParseMode = Literal["strict", "lenient"]
@@ -84,10 +84,6 @@ def final_segment(text: str) -> tuple[str, bool]:
     if not markers:
         return text, False
     return text[markers[-1].end():].split("\n", 1)[0], True
-
-
-def _squash(text: str) -> str:
-    return re.sub(r"[\s\-]+", "", text.casefold())
 
 
 @lru_cache(maxsize=64)
@@ -158,11 +154,17 @@ class AnswerParser:
             return None
         if key in self._lookup:
             return self._lookup[key]
-        if self.spec.plurals and candidate.isascii() and candidate.replace(" ", "").isalpha():
+        # inflect's singular and plural of a noun begin with its first letter (mouse/mice, goose/geese), so a
+        # word no answer begins like cannot match; skipping it spares the 2 s inflect import on junk replies.
+        if self.spec.plurals and candidate.isascii() and candidate.replace(" ", "").isalpha() and key[:1] in self._initials:
             for form in _singular_plural(candidate.casefold()):
                 if _squash(form) in self._lookup:
                     return self._lookup[_squash(form)]
         return None
+
+    @cached_property
+    def _initials(self) -> frozenset[str]:
+        return frozenset(k[:1] for k in self._lookup)
 
     @cached_property
     def _support_set(self) -> frozenset[str]:

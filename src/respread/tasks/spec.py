@@ -17,6 +17,11 @@ NAME_PATTERN = r"^[a-z0-9][a-z0-9_\-]*$"
 _NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?")
 
 
+def answer_key(text: str) -> str:
+    """What spellings of one answer share: case-folded, spaces and hyphens dropped (`Light-Blue` = `lightblue`)."""
+    return re.sub(r"[\s\-]+", "", text.casefold())
+
+
 class TaskSpec(BaseModel):
     """One task: a categorical "random choice" task or a set of free-text prompts.
 
@@ -147,7 +152,29 @@ class TaskSpec(BaseModel):
                 raise ValueError("'closed: true' needs the answer set inline in 'valid'")
         if self.references is not None and self.answer_type != "verifiable":
             raise ValueError("'references' are for verifiable tasks")
+        self._no_repeated_answers()
         return self
+
+    def _no_repeated_answers(self) -> None:
+        """Entries of `valid` that parse as one answer (`red`/`Red`, `5`/`05`, an alias and its target) are refused."""
+        if not self.valid:
+            return
+        if self.answer_type == "integer":
+            keys = [str(int(entry)) for entry in self.valid]
+        else:
+            keys = [answer_key(str(entry).strip()) for entry in self.valid]
+            aliases = {answer_key(alias): answer_key(target) for alias, target in self.aliases.items()}
+            keys = [aliases[k] if aliases.get(k) in keys else k for k in keys]  # as the parser folds them
+        first: dict[str, str] = {}
+        repeats: dict[str, None] = {}
+        for entry, key in zip(self.valid, keys):
+            if key not in first:
+                first[key] = entry
+            else:
+                earlier = first[key]
+                repeats[repr(entry) if entry == earlier else f"{entry!r} (same answer as {earlier!r})"] = None
+        if repeats:
+            raise ValueError(f"field 'valid' repeats {', '.join(repeats)}; remove the repeats")
 
     @property
     def is_closed(self) -> bool:
