@@ -27,13 +27,23 @@ NO_ANSWER = "<no answer>"
 OTHER_REPLIES = "<other replies>"
 
 
+def parsed_answers(parser: AnswerParser, texts: list[str], mode: str) -> list[str]:
+    """The canonical answer of each reply; a reply with nothing answer-like gives NO_ANSWER."""
+    return [answer if (answer := parser.parse(text, mode).answer) is not None else NO_ANSWER for text in texts]
+
+
 def answer_counts(parser: AnswerParser, texts: list[str], mode: str) -> Counter:
     """Counter of canonical answers; replies with nothing answer-like count under NO_ANSWER."""
-    counts: Counter = Counter()
-    for text in texts:
-        parsed = parser.parse(text, mode)
-        counts[parsed.answer if parsed.answer is not None else NO_ANSWER] += 1
-    return counts
+    return Counter(parsed_answers(parser, texts, mode))
+
+
+def pooled_exact(records: list[dict]) -> dict[str, float]:
+    """The exact answer distribution of a task with several prompts: the mean of its prompts' distributions."""
+    pooled: dict[str, float] = defaultdict(float)
+    for record in records:
+        for answer, p in record["probs"].items():
+            pooled[answer] += p / len(records)
+    return dict(pooled)
 
 
 def sampled_metrics(
@@ -52,6 +62,8 @@ def sampled_metrics(
     def ci(row_metric) -> dict:
         return bootstrap_ci(counts, support, row_metric, resamples=resamples, seed=seed)
 
+    uniformity = chi2_uniformity_pvalue(counts, support, seed=seed)
+
     return {
         "n": n,
         "n_valid": n_valid,
@@ -67,14 +79,14 @@ def sampled_metrics(
         "kl_to_uniform_bits": _nan_safe(cat.kl_to_uniform_bits(counts, support)) if n_valid else None,
         "distinct": ci(cat.distinct_rows),
         "coverage": cat.coverage(counts, support),
-        "chi2_pvalue": _nan_safe(chi2_uniformity_pvalue(counts, support, seed=seed)),
+        "chi2_pvalue": _nan_safe(uniformity),
         "top": [[a, share] for a, share in cat.top_k(counts, 5)],
         "top_valid": [[a, share] for a, share in cat.top_k({a: c for a, c in counts.items() if a in support}, 5)]
         if n_valid
         else [],
         # A valid answer is a right one on constrained tasks: would k tries have found one? (prompts pooled)
         "pass_at_k": correctness_figures([[True] * n_valid + [False] * (n - n_valid)])["pass_at_k"] if n else {},
-    } | ({"calibrated": posterior_figures(counts, support, seed=seed)} if calibrated and n else {})
+    } | ({"calibrated": posterior_figures(counts, support, seed=seed, uniformity_pvalue=uniformity)} if calibrated and n else {})
 
 
 def _exact_binomial(successes: int, n: int) -> dict:
@@ -145,12 +157,7 @@ def task_metrics(task: TaskSpec, texts: list[str], exact: list[dict], *, resampl
     }
     result["empty_replies"] = sum(1 for t in texts if not t.strip())
     if exact:
-        # Several prompts: the exact distribution of the panel is the mean over its prompts.
-        pooled: dict[str, float] = defaultdict(float)
-        for record in exact:
-            for answer, p in record["probs"].items():
-                pooled[answer] += p / len(exact)
-        result["exact"] = exact_metrics(dict(pooled), support, exact[0]["forms"])
+        result["exact"] = exact_metrics(pooled_exact(exact), support, exact[0]["forms"])
     return result
 
 

@@ -33,6 +33,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from respread.analysis import exact_metrics, jsonable, parsed_answers, pooled_exact
 from respread.errors import RespreadError
 from respread.evaluate import EXACT_FILE, read_run_file
 from respread.locate.decompose import load_run
@@ -155,17 +156,14 @@ def holm(pvalues: list[float]) -> list[float]:
 
 
 # ---------------------------------------------------------------- figures per task type
-def _answers(task: TaskSpec, records: list[dict], parse: str) -> list[str]:
-    parser = AnswerParser(task)
-    return [a if (a := parser.parse(r["text"], parse, r["prompt_index"]).answer) is not None else "<no answer>" for r in records]
-
-
 def _categorical_rows(task: TaskSpec, old: list[dict], new: list[dict], config: GateConfig) -> list[dict]:
     from scipy.stats import chi2_contingency
 
-    support = frozenset(AnswerParser(task).support)
+    parser = AnswerParser(task)
+    support = frozenset(parser.support)
     k = len(support)
-    old_answers, new_answers = _answers(task, old, config.parse), _answers(task, new, config.parse)
+    old_answers = parsed_answers(parser, [r["text"] for r in old], config.parse)
+    new_answers = parsed_answers(parser, [r["text"] for r in new], config.parse)
     labels = sorted(set(old_answers) | set(new_answers))
     index = {a: i for i, a in enumerate(labels)}
     valid = np.array([a in support for a in labels])
@@ -258,17 +256,11 @@ def _row(task: str, figure: str, old: dict, new: dict, sign: int, p: float | Non
 
 # ---------------------------------------------------------------- the gate
 def _exact_figures(run_dir: Path, task: TaskSpec) -> dict | None:
-    from respread.analysis import exact_metrics
-
     records = [r for r in iter_records(run_dir / EXACT_FILE) if r["task"] == task.name and r["prompt_index"] < len(task.prompts)]
     if {r["prompt_index"] for r in records} != set(range(len(task.prompts))):
         return None
     latest = {r["prompt_index"]: r for r in records}  # several settings may share a folder's file; identity keeps one
-    pooled: dict[str, float] = defaultdict(float)
-    for record in latest.values():
-        for answer, p in record["probs"].items():
-            pooled[answer] += p / len(latest)
-    return exact_metrics(dict(pooled), frozenset(AnswerParser(task).support), records[0]["forms"])
+    return exact_metrics(pooled_exact(list(latest.values())), frozenset(AnswerParser(task).support), records[0]["forms"])
 
 
 def settings_differences(old_dir: Path, new_dir: Path) -> list[str]:
@@ -336,8 +328,6 @@ def check_runs(new_dir: Path, old_dir: Path, config: GateConfig, log: Callable[[
 
 
 def write_verdict(verdict: dict, path: Path) -> None:
-    from respread.analysis import jsonable
-
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(jsonable(verdict), indent=2) + "\n", encoding="utf-8")
 
