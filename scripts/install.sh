@@ -17,4 +17,9 @@ if [[ ",${extras}," == *",dev,"* ]]; then
   # sentence-transformers<6, so it goes in without its dependencies (its lexical metrics need only
   # nltk and rouge-score, which the dev extra brings).
   pip_install --no-deps diversity==0.3.1 vendi-score==0.0.3
+  # The report's browser test drives Debian's Chromium through Playwright (no browser download needed).
+  if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null && command -v apt-get >/dev/null; then
+    sudo_if_needed() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
+    sudo_if_needed apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive sudo_if_needed apt-get install -y -qq chromium >/dev/null
+  fi
 fi

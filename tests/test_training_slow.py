@@ -120,6 +120,8 @@ def test_study_quick_runs_end_to_end_and_resumes_without_redoing_work(tmp_path, 
     assert trained["conditions"]["before"]["source"] == "exact"
     assert set(study["capability"]) == {"before", "after-spread-group", "after-diffuse"}
     assert (out / "monitor.png").stat().st_size > 0 and "(trained)" in (out / "study.md").read_text()
+    page = (out / "report.html").read_text()
+    assert 'data-kind="study"' in page and "integer_1_100 (trained)" in page and (out / "report_figures" / "study-spread.svg").is_file()
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0, again.output
     assert not any(stage.startswith("train") for stage in json.loads((out / "study.json").read_text())["seconds"])

@@ -389,7 +389,7 @@ def study_command(
             )
         result = run_study(config, out, log=lambda message: err_console.print(message, markup=False, highlight=False, soft_wrap=True))
         console.print(study_rich_table(result))
-        console.print(f"study: {out / 'study.md'} · {out / 'study.json'} · wall {result['wall_seconds']:.0f} s")
+        console.print(f"study: {out / 'report.html'} · {out / 'study.md'} · {out / 'study.json'} · wall {result['wall_seconds']:.0f} s")
     except ImportError as exc:
         _fail(f"the study needs the train extra ({exc.name} is missing): pip install 'respread[train]'")
     except RespreadError as exc:
@@ -442,6 +442,28 @@ def _floats(text: str, option: str) -> list[float]:
         return [float(v) for v in text.split(",") if v.strip()]
     except ValueError as exc:
         raise RespreadError(f"{option} takes comma-separated numbers (got {text!r})") from exc
+
+
+@app.command("report")
+def report_command(
+    runs: list[Path] = typer.Argument(..., help="Run directories (eval, study, compare, baselines, train) or decompose/capability JSON files."),
+    out: Path = typer.Option(Path("report.html"), help="The HTML page; charts go as PNG and SVG into <name>_figures/ beside it."),
+    screenshot: Optional[Path] = typer.Option(None, help="Also save a PNG of the page's first screen as headless Chromium shows it."),
+    full_page: bool = typer.Option(False, "--full-page", help="Screenshot the whole page, not the first screen."),
+) -> None:
+    """One self-contained HTML page of charts and tables from respread's outputs (no network needed to open it)."""
+    try:
+        from respread.report.page import build_report
+
+        with console.status("drawing the report"):
+            page = build_report(runs, out)
+        console.print(f"report: {page} · charts (PNG, SVG): {page.parent / (page.stem + '_figures')}")
+        if screenshot:
+            from respread.report.browser import screenshot as take_screenshot
+
+            console.print(f"screenshot: {take_screenshot(page, screenshot, full_page=full_page)}")
+    except RespreadError as exc:
+        _fail(str(exc))
 
 
 @app.command("tasks")

@@ -16,6 +16,7 @@ from typing import Callable
 
 from respread.backends import Backend, SamplingParams
 from respread.errors import RespreadError
+from respread.provenance import Invocation
 from respread.records import RecordWriter, iter_records, sample_seed, write_json_atomic
 from respread.tasks import AnswerParser, TaskSpec
 
@@ -134,6 +135,7 @@ def run_eval(
     The backend is built only if there is work left, so re-reporting a finished run loads no model.
     """
     prepare_run_dir(out_dir, config)
+    invocation = Invocation()
     # key -> whether the reply has any text (for the all-empty check without re-reading the file)
     done_samples = {r["key"]: bool(str(r.get("text") or "").strip()) for r in iter_records(out_dir / SAMPLES_FILE)}
     done_exact = {r["key"] for r in iter_records(out_dir / EXACT_FILE)}
@@ -199,6 +201,7 @@ def run_eval(
                         progress(name, done[name], wanted[name])
                     if done[name] == wanted[name]:
                         _refuse_all_empty(name, keys[name], done_samples, out_dir)  # as soon as it is known
+        exact_written = 0
         for task in config.tasks:
             _refuse_all_empty(task.name, keys[task.name], done_samples, out_dir)
             params = config.params_for(task)
@@ -206,6 +209,10 @@ def run_eval(
                 exact_key = f"{task.name}|p{prompt_index}|exact|{settings_digest(task, prompt_index, params, config)}"
                 if config.exact and task.exact_scorable and exact_key not in done_exact:
                     exact_out.write(exact_record(get_backend(), task, prompt_index, params, exact_key, config.model))
+                    exact_written += 1
+    samples_written = sum(len(rows) for rows in missing.values())  # reaching here, every missing sample was drawn
+    if samples_written or exact_written:
+        invocation.record(out_dir, config.model, samples_written=samples_written, exact_written=exact_written)
 
 
 def _refuse_all_empty(name: str, keys: dict[int, list[str]], done_samples: dict[str, bool], out_dir: Path) -> None:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from rich.table import Table
 
+from respread.report.figures import pyplot
+
 METHOD_MARKERS = {"sweep": "o", "logit-bias": "s", "verbalized": "D", "seeded": "^"}
 
 
@@ -152,12 +154,18 @@ def baselines_rich_table(result: dict) -> Table:
 
 
 def plot_pareto(result: dict, path: Path) -> Path | None:
+    """Write `pareto_figure` to `path` (PNG); None when there is no task."""
+    fig = pareto_figure(result)
+    if fig is None:
+        return None
+    fig.savefig(path, dpi=110)
+    pyplot().close(fig)
+    return path
+
+
+def pareto_figure(result: dict):
     """Per task: validity (x) vs TV among valid answers (y) of every cell, with CIs; frontier joined."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     tasks = list(result["per_task"])
     if not tasks:
         return None
@@ -201,6 +209,4 @@ def plot_pareto(result: dict, path: Path) -> Path | None:
     fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=len(handles), fontsize=8)
     fig.suptitle("Validity vs spread of every fix without training (lower right is better; dashed: Pareto frontier)", fontsize=9)
     fig.tight_layout(rect=(0, 0.05, 1, 0.96))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return fig

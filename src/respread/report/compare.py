@@ -8,6 +8,7 @@ from rich.table import Table
 
 from respread.report.decompose import COLUMNS as DECOMPOSE_COLUMNS
 from respread.report.decompose import decompose_rows
+from respread.report.figures import pyplot
 from respread.report.summary import estimate_text, md_table
 
 # (key, label, scale, digits) per task kind; "correct" means valid for categorical tasks.
@@ -138,12 +139,18 @@ PLOT_PANELS = [
 
 
 def plot_compare(result: dict, path: Path) -> Path | None:
+    """Write `compare_figure` to `path` (PNG); None when no task has a plotted figure."""
+    fig = compare_figure(result)
+    if fig is None:
+        return None
+    fig.savefig(path, dpi=130)
+    pyplot().close(fig)
+    return path
+
+
+def compare_figure(result: dict):
     """One panel per figure, stages on x, one line per task; bars are 95% CIs, exact points have none."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     stages = result["stages"]
     labels = [s["label"] for s in stages]
     panels = [p for p in PLOT_PANELS if any(stages[0]["figures"][t]["kind"] in p[3] for t in result["tasks"])]
@@ -181,6 +188,4 @@ def plot_compare(result: dict, path: Path) -> Path | None:
                 names.append(n)
     fig.legend(handles, names, loc="center right", fontsize=7, frameon=False)
     fig.tight_layout(rect=(0, 0, 0.84, 0.95))
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+    return fig

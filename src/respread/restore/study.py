@@ -10,7 +10,8 @@ killed at any point continues where it stopped when run again:
 4. `after-<arm>/`: the panel on each trained model;
 5. `capability.json`: the mean KL of each trained model from the original on neutral prompts, and MMLU and
    GSM8K accuracy before and after each arm when their data is given;
-6. `study.json`, `study.md` and `monitor.png`: the table and the monitor's curve.
+6. `study.json`, `study.md` and `monitor.png`: the table and the monitor's curve;
+7. `report.html` (charts as PNG and SVG in `report_figures/`): what `respread report` draws of the study.
 
 Figures of closed tasks are exact (no sampling error); open tasks are sampled, with bootstrap CIs.
 """
@@ -28,6 +29,7 @@ from respread.errors import RespreadError
 from respread.models import DEFAULT_MODEL
 
 STUDY_FILE = "study.json"
+REPORT_FILE = "report.html"
 Log = Callable[[str], None]
 
 
@@ -133,7 +135,7 @@ def run_study(config: StudyConfig, out_dir: Path, log: Log = print) -> dict:
         timed(f"eval {after}", lambda: evaluate_into(conditions[after], out_dir / after, config.parse, log))
 
     capability = timed("capability", lambda: _capability(config, out_dir, log))
-    monitor_png = plot_monitor(out_dir, config.arms)
+    monitor_png = plot_monitor(out_dir, config.arms, config.task)
 
     metrics = {name: json.loads((out_dir / name / "metrics.json").read_text(encoding="utf-8")) for name in conditions}
     result = {
@@ -150,6 +152,9 @@ def run_study(config: StudyConfig, out_dir: Path, log: Log = print) -> dict:
     from respread.report.study import study_markdown
 
     (out_dir / "study.md").write_text(study_markdown(result), encoding="utf-8")
+    from respread.report.page import build_report
+
+    build_report([out_dir], out_dir / REPORT_FILE)
     return result
 
 
@@ -189,29 +194,16 @@ def _capability(config: StudyConfig, out_dir: Path, log: Log) -> dict:
     return done
 
 
-def plot_monitor(out_dir: Path, arms: list[str]) -> Path | None:
+def plot_monitor(out_dir: Path, arms: list[str], trained_task: str | None = None) -> Path | None:
     """The collapse monitor's curves (TV among valid and valid mass vs step), one line per arm."""
+    from respread.report.figures import monitor_figure, monitor_footer, pyplot
     from respread.restore.callbacks import read_monitor
 
     curves = {arm: read_monitor(out_dir / f"train-{arm_slug(arm)}") for arm in arms}
     if not any(curves.values()):
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for arm, records in curves.items():
-        steps = [r["step"] for r in records]
-        axes[0].plot(steps, [r["tv_valid"] for r in records], marker="o", label=arm)
-        axes[1].plot(steps, [r["valid_mass"] for r in records], marker="o", label=arm)
-    task = next(r["task"] for records in curves.values() for r in records)
-    axes[0].set(title=f"{task}: TV to uniform among valid (exact)", xlabel="training step", ylabel="TV valid", ylim=(0, 1))
-    axes[1].set(title=f"{task}: valid mass (exact)", xlabel="training step", ylabel="P(valid)", ylim=(0, 1))
-    axes[1].legend(fontsize=8)
-    fig.tight_layout()
+    fig = monitor_figure(curves, trained_task, footer=monitor_footer(curves))
     path = out_dir / "monitor.png"
     fig.savefig(path, dpi=120)
-    plt.close(fig)
+    pyplot().close(fig)
     return path
