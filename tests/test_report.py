@@ -7,7 +7,6 @@ eval, compare and decompose inputs are made here through the real pipeline with 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from pathlib import Path
@@ -34,8 +33,8 @@ def _browser_or_skip():
     pytest.importorskip("playwright.sync_api", reason="pip install playwright")
     from respread.report.browser import chromium_path
 
-    if chromium_path() is None and not os.environ.get("CI"):
-        pytest.skip("no Chromium here (apt-get install chromium); CI installs it")
+    if chromium_path() is None:
+        pytest.fail("no Chromium on PATH: `bash scripts/install.sh dev` installs Debian's (or set RESPREAD_CHROMIUM)")
 
 
 @pytest.fixture(scope="module")
@@ -205,3 +204,35 @@ def test_a_truncated_last_line_is_what_kill_9_leaves_and_is_read_past(inputs, tm
         handle.write('{"key": "cut off by kill -9", "ta')
     page = build_report([run], tmp_path / "r.html").read_text(encoding="utf-8")
     assert "Exact answer distribution" in page
+
+
+def test_bad_output_places_are_one_line(inputs, tmp_path):
+    (tmp_path / "folder.html").mkdir()
+    (tmp_path / "afile").write_text("x")
+    for out, message in ((tmp_path / "folder.html", "is a directory"), (tmp_path / "afile" / "r.html", "cannot write the report")):
+        result = CliRunner().invoke(app, ["report", str(inputs["capability"]), "--out", str(out)])
+        assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1 and message in result.output, result.output
+    result = CliRunner().invoke(app, ["report", str(inputs["capability"]), "--out", str(tmp_path / "r.html"), "--screenshot", str(tmp_path / "shot")])
+    assert result.exit_code == 2 and "must end in .png" in result.output
+
+
+def test_a_file_of_the_wrong_shape_is_one_line_naming_it(inputs, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(inputs["wide"], run)
+    for content in ("[]", "{}"):
+        (run / "metrics.json").write_text(content)
+        with pytest.raises(RespreadError, match=f"{run}.* is not what respread wrote|{run}.*not a JSON object"):
+            build_report([run], tmp_path / "r.html")
+
+
+def test_inputs_are_read_by_what_they_hold_not_by_their_names(inputs, tmp_path):
+    renamed = tmp_path / "lineage.json"
+    shutil.copy(inputs["compare"] / "compare.json", renamed)
+    page = build_report([renamed, inputs["wide"] / "samples.jsonl", inputs["wide"]], tmp_path / "r.html").read_text(encoding="utf-8")
+    assert page.count('data-kind="compare"') == 1 and page.count('data-kind="eval"') == 1  # the same run twice: once
+    # A study still under way (no study.json yet) shows its finished parts.
+    partial = tmp_path / "study-under-way"
+    shutil.copytree(inputs["wide"], partial / "before")
+    shutil.copytree(inputs["train"], partial / "train-spread-history")
+    page = build_report([partial], tmp_path / "p.html").read_text(encoding="utf-8")
+    assert 'data-kind="eval"' in page and 'data-kind="train"' in page and "no summary file of its own" in page

@@ -18,6 +18,9 @@ console = Console(width=None if sys.stdout.isatty() else 220)
 err_console = Console(stderr=True)
 
 
+SERVED = "Served models (openai:NAME over HTTP, or --engine vllm)"
+
+
 def _fail(message: str, code: int = 2) -> None:
     typer.echo(f"error: {message}", err=True)  # one unwrapped line, whatever the terminal width
     raise typer.Exit(code)
@@ -53,6 +56,15 @@ def eval_command(
     batch_size: int = typer.Option(64, help="Sequences decoded together."),
     resamples: int = typer.Option(1000, help="Bootstrap resamples for CIs."),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code"),
+    engine: str = typer.Option("transformers", help="transformers (CPU/GPU, in-process) or vllm (GPU, in-process).", rich_help_panel=SERVED),
+    base_url: Optional[str] = typer.Option(None, help="For --model openai:NAME: the server's /v1 URL (default $OPENAI_BASE_URL).", rich_help_panel=SERVED),
+    api_key_env: str = typer.Option("OPENAI_API_KEY", help="Environment variable holding the API key (never printed or recorded).", rich_help_panel=SERVED),
+    endpoint: str = typer.Option("chat", help="chat (the server applies the chat template) or completions (needs --tokenizer).", rich_help_panel=SERVED),
+    tokenizer: Optional[str] = typer.Option(None, help="The served model's tokenizer (alias, dir or hub id): for --endpoint completions and exact mode.", rich_help_panel=SERVED),
+    concurrency: int = typer.Option(8, help="Requests in flight at once.", rich_help_panel=SERVED),
+    timeout: float = typer.Option(120.0, help="Seconds per request before it counts as failed (then retried).", rich_help_panel=SERVED),
+    retries: int = typer.Option(5, help="Retries per request on 408/409/429/5xx and dropped connections, with backoff.", rich_help_panel=SERVED),
+    samples_per_request: int = typer.Option(1, help="n per request (servers that honour n; resumes then redraw).", rich_help_panel=SERVED),
 ) -> None:
     """Sample tasks from a model and report how collapsed its answers are."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -100,7 +112,9 @@ def eval_command(
             hf_logging.disable_progress_bar()  # weight-loading bars would bury respread's own progress
             with console.status(f"loading {model}"):
                 return load_backend(
-                    model, device=device, dtype=dtype, batch_size=batch_size, trust_remote_code=trust_remote_code
+                    model, engine, device=device, dtype=dtype, batch_size=batch_size, trust_remote_code=trust_remote_code,
+                    base_url=base_url, api_key_env=api_key_env, endpoint=endpoint, tokenizer=tokenizer,
+                    concurrency=concurrency, timeout=timeout, max_retries=retries, samples_per_request=samples_per_request,
                 )
 
         with Progress(
@@ -455,6 +469,8 @@ def report_command(
     try:
         from respread.report.page import build_report
 
+        if screenshot and screenshot.suffix.lower() != ".png":
+            raise RespreadError(f"--screenshot {screenshot} must end in .png")
         with console.status("drawing the report"):
             page = build_report(runs, out)
         console.print(f"report: {page} · charts (PNG, SVG): {page.parent / (page.stem + '_figures')}")

@@ -166,6 +166,7 @@ def run_eval(
             if progress:
                 progress(task.name, wanted[task.name] - len(todo), wanted[task.name])
         done = {name: wanted[name] - sum(1 for rows in missing.values() for t, _, _ in rows if t.name == name) for name in wanted}
+        drawn = 0
         for params, rows in missing.items():
             for start in range(0, len(rows), config.chunk):
                 chunk = rows[start : start + config.chunk]
@@ -176,31 +177,35 @@ def run_eval(
                     (name, p): [sample_seed(config.seed, name, task.prompts[p], i) for i in indices]
                     for (name, p), (task, indices) in requests.items()
                 }
-                replies = sample_requests(get_backend(), [(task.prompt(p), seeds[(name, p)]) for (name, p), (task, _) in requests.items()], params)
-                for ((name, p), (task, indices)), completions in zip(requests.items(), replies):
-                    for i, seed, completion in zip(indices, seeds[(name, p)], completions):
-                        key = keys[name][p][i]
-                        samples_out.write(
-                            {
-                                "key": key,
-                                "task": name,
-                                "prompt_index": p,
-                                "prompt": task.prompts[p],
-                                "sample": i,
-                                "seed": seed,
-                                "model": config.model,
-                                "params": params.as_dict(),
-                                "text": completion.text,
-                                "n_tokens": completion.n_tokens,
-                                "finished": completion.finished,
-                            }
-                        )
-                        done_samples[key] = bool(completion.text.strip())
-                    done[name] += len(indices)
+                listed = list(requests.items())
+                stream = completion_stream(get_backend(), [(task.prompt(p), seeds[(name, p)]) for (name, p), (task, _) in listed], params)
+                for r, position, completion in stream:
+                    (name, p), (task, indices) = listed[r]
+                    i = indices[position]
+                    key = keys[name][p][i]
+                    samples_out.write(
+                        {
+                            "key": key,
+                            "task": name,
+                            "prompt_index": p,
+                            "prompt": task.prompts[p],
+                            "sample": i,
+                            "seed": seeds[(name, p)][position],
+                            "model": config.model,
+                            "params": params.as_dict(),
+                            "text": completion.text,
+                            "n_tokens": completion.n_tokens,
+                            "finished": completion.finished,
+                        }
+                    )
+                    done_samples[key] = bool(completion.text.strip())
+                    done[name] += 1
                     if progress:
                         progress(name, done[name], wanted[name])
                     if done[name] == wanted[name]:
                         _refuse_all_empty(name, keys[name], done_samples, out_dir)  # as soon as it is known
+                drawn += len(chunk)
+                invocation.record(out_dir, config.model, samples_written=drawn, exact_written=0)
         exact_written = 0
         for task in config.tasks:
             _refuse_all_empty(task.name, keys[task.name], done_samples, out_dir)
@@ -210,9 +215,7 @@ def run_eval(
                 if config.exact and task.exact_scorable and exact_key not in done_exact:
                     exact_out.write(exact_record(get_backend(), task, prompt_index, params, exact_key, config.model))
                     exact_written += 1
-    samples_written = sum(len(rows) for rows in missing.values())  # reaching here, every missing sample was drawn
-    if samples_written or exact_written:
-        invocation.record(out_dir, config.model, samples_written=samples_written, exact_written=exact_written)
+                    invocation.record(out_dir, config.model, samples_written=drawn, exact_written=exact_written)
 
 
 def _refuse_all_empty(name: str, keys: dict[int, list[str]], done_samples: dict[str, bool], out_dir: Path) -> None:
@@ -230,6 +233,18 @@ def sample_requests(backend: Backend, requests: list[tuple], params: SamplingPar
     if many is not None:
         return many(requests, params)
     return [backend.sample(prompt, seeds, params) for prompt, seeds in requests]
+
+
+def completion_stream(backend: Backend, requests: list[tuple], params: SamplingParams):
+    """(request index, position, completion) triples: as each arrives where the backend streams (a server,
+    so a crash loses nothing answered), else after the whole chunk."""
+    stream = getattr(backend, "sample_stream", None)
+    if stream is not None:
+        yield from stream(requests, params)
+        return
+    for r, completions in enumerate(sample_requests(backend, requests, params)):
+        for position, completion in enumerate(completions):
+            yield r, position, completion
 
 
 def exact_record(backend: Backend, task: TaskSpec, prompt_index: int, params: SamplingParams, key: str, model: str) -> dict:

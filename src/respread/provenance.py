@@ -1,7 +1,8 @@
 """Where a run's numbers came from: model file hash, library versions, machine, wall time and CPU time.
 
-`respread eval` (and everything built on it) appends one invocation to the run directory's
-`provenance.json` each time it draws or scores something, so a resumed run adds up its own time.
+`respread eval` (and everything built on it) keeps one entry per invocation that drew or scored
+something in the run directory's `provenance.json`, rewritten after every chunk of work, so a run
+killed and resumed adds up the time of every attempt.
 """
 
 from __future__ import annotations
@@ -94,6 +95,7 @@ class Invocation:
         self._cpu = time.process_time()  # all of this process's threads (torch's included)
 
     def record(self, out_dir: Path, model: str, **work: int) -> dict:
+        """Write this invocation's entry (replacing its earlier one), so a run killed later keeps its time so far."""
         from respread.records import write_json_atomic
 
         path = out_dir / PROVENANCE_FILE
@@ -107,11 +109,13 @@ class Invocation:
         state["versions"] = versions()
         state["machine"] = {"platform": platform.platform(), "processor": platform.machine(), "cpus": os.cpu_count()}
         entry = {
-            "started": self.started.isoformat(timespec="seconds"),
+            "started": self.started.isoformat(timespec="microseconds"),
+            "pid": os.getpid(),
             "wall_seconds": round(time.perf_counter() - self._wall, 2),
             "cpu_seconds": round(time.process_time() - self._cpu, 2),
         } | work
-        state.setdefault("invocations", []).append(entry)
+        invocations = [i for i in state.get("invocations", []) if (i.get("started"), i.get("pid")) != (entry["started"], entry["pid"])]
+        state["invocations"] = invocations + [entry]
         state["wall_seconds"] = round(sum(i["wall_seconds"] for i in state["invocations"]), 2)
         state["cpu_hours"] = round(sum(i["cpu_seconds"] for i in state["invocations"]) / 3600, 4)
         write_json_atomic(path, state)

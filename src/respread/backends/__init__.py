@@ -91,9 +91,26 @@ class Backend(Protocol):
 
 
 def load_backend(model: str, engine: str = "transformers", **options) -> Backend:
-    """Build a backend by engine name; `model` is an alias, path or hub id (see `respread.models`)."""
+    """Build a backend by engine name; `model` is an alias, path or hub id (see `respread.models`).
+
+    `openai:NAME` is a model behind an OpenAI-compatible server (`base_url=`, or $OPENAI_BASE_URL);
+    `engine="vllm"` runs it in-process with vLLM. Options an engine has no use for are dropped.
+    """
+    if model.startswith("openai:"):
+        from respread.backends.openai_http import OpenAIBackend
+
+        return OpenAIBackend(model, **{k: v for k, v in options.items() if k in HTTP_OPTIONS})
+    if engine == "vllm":
+        from respread.backends.vllm import VLLMBackend
+
+        return VLLMBackend(model, **{k: v for k, v in options.items() if k in VLLM_OPTIONS})
+    options = {k: v for k, v in options.items() if k not in HTTP_OPTIONS}
     if engine == "transformers":
         from respread.backends.transformers import TransformersBackend
 
         return TransformersBackend(model, **options)
-    raise RespreadError(f"unknown backend engine '{engine}'; available: transformers")
+    raise RespreadError(f"unknown backend engine '{engine}'; available: transformers, vllm (and openai:NAME models)")
+
+
+HTTP_OPTIONS = {"base_url", "api_key_env", "endpoint", "tokenizer", "concurrency", "timeout", "max_retries", "samples_per_request"}
+VLLM_OPTIONS = {"dtype", "trust_remote_code", "tensor_parallel_size", "gpu_memory_utilization", "max_model_len"}

@@ -71,7 +71,12 @@ def open_page(html_file: Path, width: int = 1360, height: int = 900):
 
 def screenshot(html_file: Path, png: Path, full_page: bool = False, width: int = 1360, height: int = 900) -> Path:
     """Save a PNG of the report as a browser shows it (the first screen, or the whole page)."""
-    png.parent.mkdir(parents=True, exist_ok=True)
+    if png.suffix.lower() != ".png":
+        raise RespreadError(f"--screenshot {png} must end in .png")
+    try:
+        png.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RespreadError(f"cannot write the screenshot at {png} ({exc.strerror or exc}); choose another path") from exc
     with open_page(html_file, width, height) as (page, _):
         page.screenshot(path=str(png), full_page=full_page)
     return png

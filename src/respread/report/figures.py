@@ -35,6 +35,7 @@ class Point:
     low: float | None = None
     high: float | None = None
     floor: float | None = None  # what a perfectly uniform sampler shows at the same n (sampled TVs only)
+    note: str = ""  # drawn beside the point: "exact", or the valid replies a sampled value rests on
 
 
 @dataclass
@@ -54,22 +55,25 @@ def _interval(point: Point) -> tuple[float, float] | None:
 
 
 def dumbbell_figure(
-    rows: list[DumbbellRow], start: str, ends: list[str], *, figure: str, footer: str, better: str = "left: more spread"
+    rows: list[DumbbellRow], start: str, ends: list[str], *, figure: str, footer: str, better: str = "left: more spread",
+    pairs: list[tuple[str, str]] | None = None,
 ):
     """Per task, `figure` in condition `start` (grey ring) and in each of `ends` (filled dot), joined.
 
-    One panel per end condition; rows sorted by the start value; the trained task in orange; the noise
-    floor (the figure a uniform sampler shows at the sampled n) shaded grey; bars are 95% intervals.
+    One panel per end condition (or per (from, to) pair in `pairs`, e.g. consecutive stages); rows sorted by
+    the start value; the trained task in orange; the noise floor (the figure a uniform sampler shows at
+    the sampled n) shaded grey; bars are 95% intervals.
     """
     plt = pyplot()
+    pairs = pairs or [(start, end) for end in ends]
     order = sorted(rows, key=lambda r: (r.points.get(start, Point(None)).value is None, r.points.get(start, Point(None)).value or 0.0))
-    columns = min(2, len(ends))  # a third panel would shrink every row below legibility on a page
-    grid_rows = math.ceil(len(ends) / columns)
+    columns = min(2, len(pairs))  # a third panel would shrink every row below legibility on a page
+    grid_rows = math.ceil(len(pairs) / columns)
     height = grid_rows * (0.9 + 0.34 * len(order))
     fig, axes = plt.subplots(grid_rows, columns, figsize=(5.0 * columns + 1.4, height), squeeze=False, sharey=True)
-    for ax in list(axes.flat)[len(ends):]:
+    for ax in list(axes.flat)[len(pairs):]:
         ax.axis("off")
-    for ax, end in zip(axes.flat, ends):
+    for ax, (start, end) in zip(axes.flat, pairs):
         for y, row in enumerate(order):
             b = row.points.get(end, Point(None))
             a = row.points.get(start, Point(None)) if end != start else Point(None)  # one run: dots only
@@ -85,6 +89,9 @@ def dumbbell_figure(
                 err = _interval(point)
                 ax.errorbar(point.value, y, xerr=None if err is None else [[err[0]], [err[1]]], fmt="o", ms=6,
                             elinewidth=0.8, capsize=2, zorder=2, **style)
+            if b.value is not None and b.note:
+                ax.annotate(b.note, (b.value, y), xytext=(0, 5), textcoords="offset points", fontsize=6, ha="center",
+                            va="bottom", color="#555555")
             if b.value is None:
                 ax.text(0.01, y, "no valid answer", fontsize=7, va="center", ha="left", color="#777777")
         ax.set_xlim(-0.02, 1.02)

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import quote
 
 from respread.errors import RespreadError
 from respread.report import figures as charts
@@ -57,7 +58,8 @@ def read_json(path: Path) -> dict:
 
 def read_jsonl(path: Path) -> list[dict]:
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        text = path.read_text(encoding="utf-8")
+        lines = text.splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise RespreadError(f"{path} is damaged ({exc}); re-run the command that wrote it") from exc
     rows = []
@@ -67,7 +69,7 @@ def read_jsonl(path: Path) -> list[dict]:
         try:
             rows.append(json.loads(line))
         except json.JSONDecodeError:
-            if number == len(lines):  # cut off by kill -9: the resumed command rewrites it
+            if number == len(lines) and not text.endswith("\n"):  # cut off by kill -9: the resumed command rewrites it
                 break
             raise RespreadError(f"{path} line {number} is damaged; re-run the command that wrote it") from None
     return rows
@@ -81,6 +83,7 @@ class Builder:
         self.assets = out.parent / f"{out.stem}_figures"
         self.sections: list[Section] = []
         self._names: set[str] = set()
+        self.drawn: set[str] = set()
 
     def chart(self, fig, name: str, title: str, definition: str) -> Chart:
         slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "chart"
@@ -89,8 +92,9 @@ class Builder:
             i += 1
             stem = f"{slug}-{i}"
         self._names.add(stem)
+        self.drawn.add(stem)
         png, svg, markup = charts.save_figure(fig, self.assets / stem)
-        files = [str(p.relative_to(self.out.parent)) for p in (png, svg)]
+        files = [quote(p.relative_to(self.out.parent).as_posix()) for p in (png, svg)]
         return Chart(title, definition, markup, files)
 
 
@@ -147,12 +151,11 @@ def provenance_meta(run_dir: Path) -> list[tuple[str, str]]:
 
 
 def eval_section(builder: Builder, run_dir: Path, label: str | None = None) -> Section:
-    from respread.evaluate import read_run_file
     from respread.report.summary import (
         NOTES, TEXT_COLUMNS, VERIFIABLE_COLUMNS, VERIFIABLE_NOTES, columns, table_rows, text_rows, text_title, verifiable_rows,
     )
 
-    run = read_run_file(run_dir)
+    run = read_json(run_dir / "run.json")
     identity = run.get("identity", {})
     section = Section(f"Run {label or run_dir.name}: {identity.get('model', '?')}", "eval", str(run_dir))
     section.meta += [
@@ -165,7 +168,7 @@ def eval_section(builder: Builder, run_dir: Path, label: str | None = None) -> S
     section.meta += provenance_meta(run_dir)
     metrics_file = run_dir / "metrics.json"
     if not metrics_file.is_file():
-        section.notes.append("metrics.json is missing (the run stopped before its figures); re-run the same `respread eval` command to finish it.")
+        section.notes.append("metrics.json is missing (the run stopped before its figures); re-run the command that made this run to finish it.")
         return section
     metrics = read_json(metrics_file)
     parse = metrics.get("parse", "strict")
@@ -228,13 +231,32 @@ def _dumbbell_row(task: str, conditions: dict[str, dict], trained: bool = False,
     for condition, f in conditions.items():
         ci = f.get(f"{figure}_ci") or [None, None]
         floor = f.get("floor_tv_valid") if figure == "tv_valid" else None
-        points[condition] = Point(f.get(figure), ci[0], ci[1], floor)
+        valid = re.search(r"\((\d+) valid", f.get("source", ""))
+        note = "exact" if f.get("source") == "exact" else (f"{valid.group(1)} valid" if valid and figure == "tv_valid" else "")
+        points[condition] = Point(f.get(figure), ci[0], ci[1], floor, note)
         source[condition] = f.get("source", "")
     return DumbbellRow(task, points, trained, source)
 
 
+def _dumbbell_row_from_estimates(task: str, stages: dict[str, dict]) -> DumbbellRow:
+    """A row from `compare`'s per-stage figures ({value, low, high} estimates; exact ones have no interval)."""
+    points = {}
+    for label, f in stages.items():
+        e = f.get("tv_valid") or {}
+        exact = str(f.get("source", "")).startswith("exact")
+        correct = (f.get("correct") or {}).get("value")
+        valid = round(f["n"] * correct) if f.get("n") and correct is not None else None
+        note = "exact" if exact else (f"{valid} valid" if valid is not None else f.get("source", ""))
+        points[label] = Point(e.get("value"), None if exact else e.get("low"), None if exact else e.get("high"),
+                              None if exact else f.get("floor_tv_valid"), note)
+    return DumbbellRow(task, points)
+
+
 def _dumbbell_footer(sizes: list[int], parse: str, floor: bool = True) -> str:
-    sampled = f"sampled: n = {', '.join(map(str, sizes))} replies per task, {parse} parse, bars = 95% bootstrap CI" if sizes else ""
+    sampled = (
+        f"sampled: n = {', '.join(map(str, sizes))} replies per task ({'labels: the valid ones behind each TV, ' if floor else ''}"
+        f"{parse} parse), bars = 95% bootstrap CI" if sizes else ""
+    )
     return " · ".join(x for x in (
         "exact rows: no sampling error", sampled, "grey band: noise floor (a uniform sampler at that n)" if floor else "",
     ) if x)
@@ -377,15 +399,35 @@ def capability_table(capability: dict) -> Table:
 # --- compare, decompose, baselines, train, capability -----------------------------------------------
 
 
-def compare_section(builder: Builder, folder: Path) -> Section:
+def compare_section(builder: Builder, source: Path, result: dict) -> Section:
     from respread.report.compare import DECOMPOSE_COLUMNS, compare_figure, figure_columns, figure_rows, stage_lines, transition_rows
 
-    result = read_json(folder / "compare.json")
     labels = " → ".join(s["label"] for s in result["stages"])
-    section = Section(f"Compare: {labels}", "compare", str(folder))
-    section.intro = re.sub(r"\*\*|`", "", " ".join(line.strip() for line in stage_lines(result)))
+    section = Section(f"Compare: {labels}", "compare", str(source))
+    for line in stage_lines(result):
+        line = re.sub(r"\*\*|`", "", line.strip())
+        number, _, rest = line.partition(". ")
+        if number.isdigit():
+            section.meta.append((f"stage {number}", rest))
+        elif line:
+            section.notes.append(line)
     section.meta.append(("wall time", f"{result.get('wall_seconds', 0):.0f} s"))
     sizes = sorted({str(s.get("samples_per_prompt")) for s in result["stages"]})
+    stage_labels = [s["label"] for s in result["stages"]]
+    dumbbell_rows = [
+        _dumbbell_row_from_estimates(task, {s["label"]: s["figures"][task] for s in result["stages"]})
+        for task in result["tasks"]
+        if result["stages"][0]["figures"][task].get("kind") == "categorical"
+    ]
+    if dumbbell_rows and len(stage_labels) > 1:
+        section.blocks.append(builder.chart(
+            charts.dumbbell_figure(dumbbell_rows, stage_labels[0], stage_labels[1:], figure="TV to uniform among valid answers",
+                                   footer=_dumbbell_footer(sorted({s["samples_per_prompt"] for s in result["stages"]}), result["parse"]),
+                                   pairs=list(zip(stage_labels, stage_labels[1:]))),
+            "compare-spread", "Spread, stage to stage",
+            "TV between the valid answers' distribution and uniform (0 = uniform); ring: a stage, dot: the next one; "
+            "labels: exact, or the valid replies behind a sampled value; grey: noise floor.",
+        ))
     fig = compare_figure(result)
     if fig is not None:
         section.blocks.append(builder.chart(
@@ -453,7 +495,7 @@ def baselines_section(builder: Builder, folder: Path) -> Section:
         section.blocks.append(builder.chart(
             fig, "baselines-pareto", "Validity vs spread of every fix",
             "Per task, each method and setting: valid share (x) against TV to uniform among valid answers (y); lower right is "
-            "better; dashed: Pareto frontier; bars: 95% CIs (exact cells have none).",
+            f"better; dashed: Pareto frontier; bars: 95% CIs (exact cells have none); {config['parse']} parse.",
         ))
     section.blocks.append(Table("Temperature sweep", "Cells: valid mass · TV all · TV valid.", *sweep_overview(result)))
     section.blocks.append(Table("Every method", "Cells: valid mass · TV all · TV valid.", *methods_overview(result)))
@@ -498,25 +540,45 @@ def _is_capability(data: dict) -> bool:
     return any(k in data for k in ("mmlu", "gsm8k", "kl")) and "model" in data
 
 
+RUN_FILES = ("study.json", "compare.json", "baselines.json", "train.json", "run.json", "metrics.json", "train_config.json")
+RUN_OWN_FILES = RUN_FILES + ("samples.jsonl", "exact.jsonl", "monitor.jsonl", "provenance.json", "timing.json")
+
+
 def sections_for(builder: Builder, path: Path) -> list[Section]:
-    """The sections one input contributes, by what it holds."""
-    if path.is_file() and path.suffix == ".json":
+    """The sections one input contributes, by what it holds (a file of the wrong shape is one error line)."""
+    try:
+        return _sections_for(builder, path)
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
+        raise RespreadError(
+            f"{path} holds a file that is not what respread wrote ({type(exc).__name__}: {exc}); "
+            "re-run the command that wrote it, or leave it out"
+        ) from exc
+
+
+def _sections_for(builder: Builder, path: Path) -> list[Section]:
+    if path.is_file():
+        if path.name in RUN_OWN_FILES:
+            return _sections_for(builder, path.parent)  # a run's own file: the run it belongs to
+        if path.suffix != ".json":
+            raise RespreadError(f"{path} is a file respread report cannot read; give the run directory that holds it")
         data = read_json(path)
+        if not isinstance(data, dict):
+            raise RespreadError(f"{path} is not a JSON object respread wrote; give a run directory, or a decompose or capability JSON")
         if "transitions" in data and "stages" in data:
-            return [compare_section(builder, path.parent)] if path.name == "compare.json" else []
+            return [compare_section(builder, path, data)]
         if {"reference", "target", "tasks"} <= set(data):
             return [decompose_section(builder, path, data)]
         if _is_capability(data):
             return [capability_section(path, {data.get("model", path.stem): data})]
         if data and all(isinstance(v, dict) and _is_capability(v) for v in data.values()):
             return [capability_section(path, data)]
-        raise RespreadError(f"{path} is not a file respread report can read (a decompose or capability JSON, or a run folder's JSON)")
+        raise RespreadError(f"{path} is not a file respread report can read (a decompose or capability JSON, or a run directory)")
     if not path.is_dir():
         raise RespreadError(f"{path} does not exist; give run directories (or JSON files) written by respread")
     if (path / "study.json").is_file():
         return [study_section(builder, path)]
     if (path / "compare.json").is_file():
-        return [compare_section(builder, path)]
+        return [compare_section(builder, path, read_json(path / "compare.json"))]
     if (path / "baselines.json").is_file():
         return [baselines_section(builder, path)]
     if (path / "train.json").is_file() or (path / "monitor.jsonl").is_file():
@@ -525,9 +587,16 @@ def sections_for(builder: Builder, path: Path) -> list[Section]:
         return [eval_section(builder, path)]
     if (path / "capability.json").is_file():
         return [capability_section(path / "capability.json", read_json(path / "capability.json"))]
+    # A study or baselines run still under way has no summary file yet, but its finished parts are runs.
+    parts = [sub for sub in sorted(path.iterdir()) if sub.is_dir() and any((sub / f).is_file() for f in RUN_FILES + ("monitor.jsonl",))]
+    if parts:
+        sections = [section for sub in parts for section in _sections_for(builder, sub)]
+        if sections:
+            sections[0].notes.insert(0, f"{path} has no summary file of its own (a study or sweep still under way?): its finished parts are shown one by one.")
+        return sections
     raise RespreadError(
         f"{path} is not a respread run directory (it has no run.json, study.json, compare.json, baselines.json, "
-        "train.json or capability.json)"
+        "train.json or capability.json, nor folders that do)"
     )
 
 
@@ -543,13 +612,19 @@ def across_runs_section(builder: Builder, runs: list[Path]) -> Section | None:
         return None
     labels = list(metrics)
     parses = {m.get("parse", "strict") for m in metrics.values()}
-    parse = parses.pop() if len(parses) == 1 else "strict"
-    shared = [t for t in next(iter(metrics.values()))["tasks"] if all(t in m["tasks"] for m in metrics.values())]
+    parse = parses.pop() if len(parses) == 1 else "strict"  # runs read under different parses: compare at strict
+    every = [t for m in metrics.values() for t in m["tasks"]]
+    shared = [t for t in dict.fromkeys(every) if all(t in m["tasks"] for m in metrics.values())]
+    missing = sorted(set(every) - set(shared))
     shared = [t for t in shared if not metrics[labels[0]]["tasks"][t].get("text") and not metrics[labels[0]]["tasks"][t].get("verifiable")]
     if not shared:
         return None
     section = Section(f"Across runs: {' → '.join(labels)}", "across", ", ".join(str(r) for r in runs))
-    section.intro = f"The first run is the reference; each later run is drawn against it. Headline parse: {parse}."
+    section.intro = f"The first run is the reference; each later run is drawn against it. Parse: {parse}" + (
+        " (the runs' headline parses differ, so all are read strictly)." if len(metrics) > 1 and len({m.get("parse", "strict") for m in metrics.values()}) > 1 else "."
+    )
+    if missing:
+        section.notes.append(f"Left out, not in every run: {', '.join(missing)}.")
     rows = [_dumbbell_row(t, {label: headline_figures(metrics[label]["tasks"][t], parse) for label in labels}) for t in shared]
     sizes = sorted({m["tasks"][t]["parse"][parse]["n"] for m in metrics.values() for t in shared if not m["tasks"][t].get("exact")})
     section.blocks.append(builder.chart(
@@ -575,17 +650,31 @@ def build_report(inputs: list[Path], out: Path) -> Path:
         import matplotlib  # noqa: F401
     except ImportError as exc:
         raise RespreadError(f"respread report needs {exc.name}: pip install 'respread[report]'") from exc
-    out.parent.mkdir(parents=True, exist_ok=True)
-    builder = Builder(out)
-    across = across_runs_section(builder, inputs)
-    if across:
-        builder.sections.append(across)
-    for path in inputs:
-        builder.sections.extend(sections_for(builder, path))
-    page = render(builder.sections, inputs)
-    tmp = out.with_name(out.name + ".partial")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(out)
+    if out.is_dir():
+        raise RespreadError(f"--out {out} is a directory; give a file name ending in .html")
+    # A run's own file stands for its run; the same run twice adds nothing.
+    folders = [p.parent if p.is_file() and p.name in RUN_OWN_FILES else p for p in inputs]
+    seen: set[Path] = set()
+    unique = [p for p in folders if not (p.resolve() in seen or seen.add(p.resolve()))]
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        builder = Builder(out)
+        across = across_runs_section(builder, unique)
+        if across:
+            builder.sections.append(across)
+        for path in unique:
+            builder.sections.extend(sections_for(builder, path))
+        page = render(builder.sections, unique)
+        tmp = out.with_name(out.name + ".partial")
+        tmp.write_text(page, encoding="utf-8")
+        tmp.replace(out)
+        # Charts of an earlier report under the same name that this one did not draw again would mislead.
+        for stale in builder.assets.glob("*"):
+            if stale.suffix in (".png", ".svg") and stale.stem not in builder.drawn:
+                stale.unlink()
+    except OSError as exc:
+        where = exc.filename or out
+        raise RespreadError(f"cannot write the report at {where} ({exc.strerror or exc}); choose another --out") from exc
     return out
 
 

@@ -154,7 +154,10 @@ def run_study(config: StudyConfig, out_dir: Path, log: Log = print) -> dict:
     (out_dir / "study.md").write_text(study_markdown(result), encoding="utf-8")
     from respread.report.page import build_report
 
-    build_report([out_dir], out_dir / REPORT_FILE)
+    try:
+        build_report([out_dir], out_dir / REPORT_FILE)
+    except RespreadError as exc:  # the study's own files are written; the page can be drawn again with `respread report`
+        log(f"[study] report.html not written: {exc}")
     return result
 
 

@@ -1,0 +1,326 @@
+"""A model behind an OpenAI-compatible HTTP server (vLLM, SGLang, llama.cpp, llama-cpp-python, hosted APIs).
+
+`--model openai:NAME --base-url http://host:port/v1`. Requests go through the `openai` client, which
+retries 408/409/429/5xx answers and dropped connections with exponential backoff (honouring
+Retry-After); at most `concurrency` requests are in flight. Each sample is its own request carrying
+its own seed, so a server that honours `seed` gives the same reply for the same sample on a resumed run;
+`samples_per_request > 1` asks for `n` replies at once instead (faster on servers that honour `n`,
+but the replies then depend on how samples were grouped, so a resumed run draws fresh ones).
+
+Completions arrive through `sample_stream` as they finish, and `respread eval` writes each at once:
+a server that dies mid-run loses nothing it already answered.
+
+Exact mode needs the log-probabilities of fixed continuations: `/v1/completions` with `echo` and
+`logprobs` (vLLM; llama-cpp-python claims it). Before the first score it is checked once on the server
+itself: the echoed log-probabilities of a greedy continuation must equal the log-probabilities the
+server reported while generating it. Servers that refuse, return nothing or disagree get one line
+saying exact mode is not supported; no number is returned from them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import queue
+import threading
+from typing import Iterator, Sequence
+
+from respread.backends import Completion, Prompt, SamplingParams
+from respread.errors import RespreadError
+
+PREFIX = "openai:"
+VERIFY_TOKENS = 6
+VERIFY_TOLERANCE = 0.05  # nats per token: servers differ in float rounding, not by whole tokens
+
+
+class OpenAIBackend:
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        endpoint: str = "chat",
+        tokenizer: str | None = None,
+        concurrency: int = 8,
+        timeout: float = 120.0,
+        max_retries: int = 5,
+        samples_per_request: int = 1,
+    ) -> None:
+        try:
+            import openai
+        except ImportError as exc:
+            raise RespreadError("the HTTP backend needs the openai client: pip install 'respread[http]'") from exc
+        served = model[len(PREFIX):] if model.startswith(PREFIX) else model
+        if not served:
+            raise RespreadError("--model openai:NAME needs the served model's name after 'openai:' (the server's /v1/models lists it)")
+        base_url = base_url or os.environ.get("OPENAI_BASE_URL")
+        if not base_url:
+            raise RespreadError(f"--model {model} needs --base-url (e.g. http://127.0.0.1:8000/v1) or $OPENAI_BASE_URL")
+        if endpoint not in ("chat", "completions"):
+            raise RespreadError(f"--endpoint must be chat or completions (got {endpoint!r})")
+        if concurrency < 1 or samples_per_request < 1 or timeout <= 0 or max_retries < 0:
+            raise RespreadError("--concurrency and --samples-per-request must be >= 1, --timeout > 0, --retries >= 0")
+        self.name = PREFIX + served
+        self.served = served
+        self.base_url = base_url.rstrip("/")
+        self.endpoint = endpoint
+        self.concurrency = concurrency
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.samples_per_request = samples_per_request
+        # OpenAI's own API rejects parameters outside its schema; every self-hosted engine wants them.
+        self.neutral_extras = "api.openai.com" not in self.base_url
+        self._openai = openai
+        # A key only where one is set: local servers take any; the key never reaches a record or a message.
+        self._api_key = os.environ.get(api_key_env) or "none"
+        self._tokenizer_spec = tokenizer
+        self._tokenizer = None
+        self._exact_checked = False
+        if endpoint == "completions" and not tokenizer:
+            raise RespreadError("--endpoint completions sends the prompt as text, so it needs --tokenizer (the served model's chat template)")
+
+    # ---------------------------------------------------------------- prompts
+    def _local_tokenizer(self):
+        if self._tokenizer is None:
+            if not self._tokenizer_spec:
+                raise RespreadError(
+                    "exact mode over HTTP scores the prompt as text, so it needs the served model's chat template: "
+                    "pass --tokenizer (an alias, model directory or hub id of the served model)"
+                )
+            from transformers import AutoTokenizer
+
+            from respread.models import resolve_model
+
+            resolved = resolve_model(self._tokenizer_spec)
+            try:
+                self._tokenizer = AutoTokenizer.from_pretrained(resolved.load_path)
+            except (OSError, ValueError) as exc:
+                raise RespreadError(f"cannot load tokenizer '{self._tokenizer_spec}': {str(exc).strip().splitlines()[0]}") from exc
+        return self._tokenizer
+
+    def _messages(self, prompt: Prompt) -> list[dict]:
+        messages = [{"role": "system", "content": prompt.system}] if prompt.system else []
+        for user, assistant in prompt.few_shot:
+            messages += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+        messages.append({"role": "user", "content": prompt.user})
+        if prompt.prefill:
+            messages.append({"role": "assistant", "content": prompt.prefill})
+        return messages
+
+    def render(self, prompt: Prompt) -> str:
+        """The prompt as text, by the served model's chat template (for the completions endpoint and scoring)."""
+        tokenizer = self._local_tokenizer()
+        messages = self._messages(Prompt(prompt.user, prompt.system, "", prompt.few_shot))
+        switch = {} if prompt.thinking is None else {"enable_thinking": prompt.thinking}
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **switch) + prompt.prefill
+
+    def _end_of_turn(self) -> str:
+        tokenizer = self._local_tokenizer()
+        return tokenizer.eos_token or ""
+
+    # ---------------------------------------------------------------- requests
+    def _client(self):
+        return self._openai.AsyncOpenAI(
+            base_url=self.base_url, api_key=self._api_key, timeout=self.timeout, max_retries=self.max_retries
+        )
+
+    def _sampling_body(self, params: SamplingParams) -> tuple[dict, dict]:
+        body = {"max_tokens": params.max_new_tokens, "temperature": params.temperature, "top_p": params.top_p}
+        if params.stop:
+            body["stop"] = list(params.stop)
+        if params.logit_bias:
+            body["logit_bias"] = {str(token): max(-100.0, min(100.0, bias)) for token, bias in params.logit_bias}
+        if not self.neutral_extras:
+            extra = {k: v for k, v in (("top_k", params.top_k), ("min_p", params.min_p)) if v}
+            return body, extra
+        # Not in OpenAI's schema, but vLLM, SGLang, llama.cpp and llama-cpp-python read them, and the last two
+        # default to top-k 40, min-p 0.05 and a repeat penalty: unsent, the "model's own distribution" is not.
+        extra = {
+            "top_k": params.top_k if params.top_k else -1,  # -1: no truncation (vLLM, llama.cpp)
+            "min_p": params.min_p,
+            "repeat_penalty": 1.0,  # llama.cpp, llama-cpp-python
+            "repetition_penalty": 1.0,  # vLLM, SGLang
+        }
+        return body, extra
+
+    async def _sample_one(self, client, prompt: Prompt, seed: int, n: int, params: SamplingParams) -> list[Completion]:
+        body, extra = self._sampling_body(params)
+        body |= {"model": self.served, "seed": seed % (2**31), "n": n}
+        if self.endpoint == "chat":
+            if prompt.thinking is not None:
+                extra["chat_template_kwargs"] = {"enable_thinking": prompt.thinking}
+            if prompt.prefill:  # vLLM's way of continuing a started assistant turn
+                extra |= {"continue_final_message": True, "add_generation_prompt": False}
+            response = await client.chat.completions.create(messages=self._messages(prompt), extra_body=extra or None, **body)
+            texts = [(c.message.content or "", c.finish_reason) for c in response.choices]
+        else:
+            response = await client.completions.create(prompt=self.render(prompt), extra_body=extra or None, **body)
+            texts = [(c.text or "", c.finish_reason) for c in response.choices]
+        if len(texts) != n:
+            raise RespreadError(
+                f"the server at {self.base_url} returned {len(texts)} replies for n={n}; it does not honour n: "
+                "use --samples-per-request 1"
+            )
+        used = getattr(getattr(response, "usage", None), "completion_tokens", None)
+        tokens = round(used / n) if used is not None else -1  # n > 1: the request's mean (usage is per request)
+        return [Completion(text=text, n_tokens=tokens, finished=reason != "length") for text, reason in texts]
+
+    def _run(self, coroutine_factory):
+        """Run an async job in a private event loop (a worker thread, so it works inside a running loop too)."""
+        box: dict = {}
+
+        def target():
+            try:
+                box["value"] = asyncio.run(coroutine_factory())
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                box["error"] = exc
+
+        worker = threading.Thread(target=target, daemon=True)
+        worker.start()
+        worker.join()
+        if "error" in box:
+            raise self._explain(box["error"])
+        return box["value"]
+
+    def _explain(self, exc: BaseException) -> BaseException:
+        """One line for what the server did; anything else is a bug and keeps its traceback."""
+        openai = self._openai
+        if isinstance(exc, RespreadError):
+            return exc
+        if isinstance(exc, openai.APITimeoutError):
+            return RespreadError(
+                f"the server at {self.base_url} did not answer within {self.timeout:g} s ({self.max_retries} retries); "
+                "raise --timeout or check the server"
+            )
+        if isinstance(exc, openai.APIConnectionError):
+            return RespreadError(f"cannot reach the server at {self.base_url} ({self.max_retries} retries); is it running?")
+        if isinstance(exc, openai.AuthenticationError):
+            return RespreadError(f"the server at {self.base_url} refused the API key (401); set the key's environment variable")
+        if isinstance(exc, openai.APIStatusError):
+            message = str(getattr(exc, "message", exc)).strip().splitlines()[0][:300]
+            return RespreadError(f"the server at {self.base_url} answered {exc.status_code}: {message}")
+        return exc
+
+    # ---------------------------------------------------------------- the Backend interface
+    def sample_stream(
+        self, requests: Sequence[tuple[Prompt, Sequence[int]]], params: SamplingParams
+    ) -> Iterator[tuple[int, int, Completion]]:
+        """(request index, position in its seeds, completion) as each completion arrives."""
+        jobs = []  # (request index, first position, seed, n)
+        for r, (_, seeds) in enumerate(requests):
+            for start in range(0, len(seeds), self.samples_per_request):
+                jobs.append((r, start, seeds[start], len(seeds[start : start + self.samples_per_request])))
+        results: queue.Queue = queue.Queue()
+        done = object()
+
+        async def run_all():
+            semaphore = asyncio.Semaphore(self.concurrency)
+            async with self._client() as client:
+                async def one(job):
+                    r, start, seed, n = job
+                    async with semaphore:
+                        completions = await self._sample_one(client, requests[r][0], seed, n, params)
+                    for offset, completion in enumerate(completions):
+                        results.put((r, start + offset, completion))
+
+                tasks = [asyncio.create_task(one(job)) for job in jobs]
+                try:
+                    await asyncio.gather(*tasks)
+                finally:
+                    for task in tasks:
+                        task.cancel()
+
+        def target():
+            try:
+                asyncio.run(run_all())
+                results.put(done)
+            except BaseException as exc:  # noqa: BLE001 - handed to the consuming thread
+                results.put(exc)
+
+        threading.Thread(target=target, daemon=True).start()
+        while True:
+            item = results.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise self._explain(item)
+            yield item
+
+    def sample_many(self, requests: Sequence[tuple[Prompt, Sequence[int]]], params: SamplingParams) -> list[list[Completion]]:
+        out: list[list[Completion | None]] = [[None] * len(seeds) for _, seeds in requests]
+        for r, position, completion in self.sample_stream(requests, params):
+            out[r][position] = completion
+        return out  # type: ignore[return-value]
+
+    def sample(self, prompt: Prompt, seeds: Sequence[int], params: SamplingParams) -> list[Completion]:
+        return self.sample_many([(prompt, seeds)], params)[0]
+
+    async def _echo(self, client, text: str, max_tokens: int = 1, temperature: float = 1.0):
+        response = await client.completions.create(
+            model=self.served, prompt=text, echo=True, logprobs=1, max_tokens=max_tokens, temperature=temperature
+        )
+        return response.choices[0]
+
+    @staticmethod
+    def _continuation_logprobs(choice, start: int, end: int) -> list[float]:
+        """Log-probabilities of the echoed tokens that begin in text[start:end]."""
+        logprobs = choice.logprobs
+        if logprobs is None or not logprobs.token_logprobs or not logprobs.text_offset:
+            raise RespreadError("exact mode is not supported by this server (its /v1/completions echo returns no log-probabilities)")
+        return [
+            lp for lp, offset in zip(logprobs.token_logprobs, logprobs.text_offset) if start <= offset < end and lp is not None
+        ]
+
+    async def _verify_exact(self, client, prompt_text: str) -> None:
+        """The server's echoed log-probabilities must equal those it reports while generating the same tokens."""
+        generated = await client.completions.create(
+            model=self.served, prompt=prompt_text, max_tokens=VERIFY_TOKENS, temperature=0.0, logprobs=1
+        )
+        choice = generated.choices[0]
+        if choice.logprobs is None or not choice.logprobs.token_logprobs:
+            raise RespreadError("exact mode is not supported by this server (it returns no log-probabilities)")
+        continuation = choice.text
+        sampled = [lp for lp in choice.logprobs.token_logprobs if lp is not None]
+        echoed_choice = await self._echo(client, prompt_text + continuation)
+        echoed = self._continuation_logprobs(echoed_choice, len(prompt_text), len(prompt_text) + len(continuation))
+        if not continuation or len(echoed) != len(sampled) or any(abs(a - b) > VERIFY_TOLERANCE for a, b in zip(echoed, sampled)):
+            shown = ", ".join(f"{a:.3f}/{b:.3f}" for a, b in list(zip(echoed, sampled))[:3])
+            raise RespreadError(
+                "exact mode is not supported by this server: its echoed prompt log-probabilities disagree with its own "
+                f"generation log-probabilities for the same tokens (echo/generated: {shown or 'none'}; "
+                f"{len(echoed)} vs {len(sampled)} tokens)"
+            )
+
+    def score(self, prompt: Prompt, answers: Sequence[str], params: SamplingParams | None = None) -> list[float]:
+        params = params or SamplingParams()
+        if params.temperature != 1.0 or params.top_p < 1.0 or params.top_k or params.min_p or params.logit_bias:
+            raise RespreadError(
+                "exact mode over HTTP scores the model's own distribution only (temperature 1, no top-p/top-k/min-p/bias): "
+                "the server returns log-probabilities, not the logits a warped distribution needs"
+            )
+        prompt_text = self.render(prompt)
+        end = self._end_of_turn()
+
+        async def run_all():
+            semaphore = asyncio.Semaphore(self.concurrency)
+            async with self._client() as client:
+                if not self._exact_checked:
+                    try:
+                        await self._verify_exact(client, prompt_text)
+                    except self._openai.APIStatusError as exc:
+                        message = str(getattr(exc, "message", exc)).strip().splitlines()[0][:200]
+                        raise RespreadError(f"exact mode is not supported by this server ({exc.status_code}: {message})") from exc
+                    self._exact_checked = True
+
+                async def one(answer: str) -> float:
+                    text = prompt_text + answer + end
+                    async with semaphore:
+                        choice = await self._echo(client, text)
+                    values = self._continuation_logprobs(choice, len(prompt_text), len(text))
+                    return sum(values) if values else -math.inf
+
+                return await asyncio.gather(*(one(a) for a in answers))
+
+        return list(self._run(run_all))
