@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="${1:-embed,train}"
 pip_install() { python -m pip install --quiet --disable-pip-version-check "$@"; }
+LLAMA_CPP_PYTHON=0.3.36
 
 # The CPU wheel first: any later unpinned resolve of torch would pull a multi-GB CUDA build.
 pip_install torch==2.13.0
@@ -17,6 +18,16 @@ if [[ ",${extras}," == *",dev,"* ]]; then
   # sentence-transformers<6, so it goes in without its dependencies (its lexical metrics need only
   # nltk and rouge-score, which the dev extra brings).
   pip_install --no-deps diversity==0.3.1 vendi-score==0.0.3
+  # The served-model tests run a real OpenAI-compatible server: llama-cpp-python's, which builds from source
+  # (about 10 min on 2 cores). The wheel is built once into respread's cache and reused by later installs.
+  wheels="${XDG_CACHE_HOME:-$HOME/.cache}/respread/wheels"
+  mkdir -p "$wheels"
+  if ! compgen -G "$wheels/llama_cpp_python-${LLAMA_CPP_PYTHON}-*.whl" >/dev/null; then
+    echo "building llama-cpp-python ${LLAMA_CPP_PYTHON} once (about 10 min), into $wheels" >&2
+    CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" python -m pip wheel --quiet --disable-pip-version-check --no-deps \
+      -w "$wheels" "llama-cpp-python==${LLAMA_CPP_PYTHON}"
+  fi
+  pip_install --find-links "$wheels" "llama-cpp-python[server]==${LLAMA_CPP_PYTHON}"
   # The report's browser test drives Debian's Chromium through Playwright (no browser download needed).
   if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null && command -v apt-get >/dev/null; then
     sudo_if_needed() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }

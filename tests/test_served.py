@@ -44,7 +44,7 @@ def test_eval_over_http_sends_each_sample_its_seed_and_settings_and_keeps_the_ke
     assert {b["seed"] for b in bodies} == {r["seed"] % 2**31 for r in records}  # one request per sample, its own seed
     assert all(b["n"] == 1 and b["temperature"] == 1.0 and b["top_p"] == 1.0 and b["max_tokens"] == 16 for b in bodies)
     # The engines' own truncation defaults (llama.cpp: top-k 40, min-p 0.05) are switched off explicitly.
-    assert all(b["top_k"] == -1 and b["min_p"] == 0.0 and b["repeat_penalty"] == 1.0 for b in bodies)
+    assert all(b["top_k"] == 0 and b["min_p"] == 0.0 and b["repeat_penalty"] == 1.0 for b in bodies)
     assert all(b["messages"][-1] == {"role": "user", "content": records[0]["prompt"]} for b in bodies if b["messages"][-1]["content"].startswith("Pick"))
     assert all(h["authorization"] == "Bearer sk-secret-123" for h in headers)
     for name in ("samples.jsonl", "run.json", "provenance.json"):
@@ -204,24 +204,36 @@ def test_a_real_server_gives_the_figures_the_local_backend_gives(llama_server, t
 
 
 @pytest.mark.slow
-def test_exact_mode_over_a_real_server_is_verified_or_refused_in_one_line(llama_server, tmp_path):
+def test_exact_mode_over_a_real_server_is_verified_and_agrees_with_the_local_backend(llama_server, tmp_path):
     result = CliRunner().invoke(app, [
         "eval", "--model", "openai:smollm2", "--base-url", llama_server.base_url, "--tokenizer", "smollm2-135m-instruct",
         "--tasks", "integer_1_10", "--samples", "1", "--exact", "--out", str(tmp_path / "exact"),
     ])
-    if result.exit_code == 2:
-        lines = result.output.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error: exact mode is not supported by this server"), result.output
-        assert not (tmp_path / "exact" / "exact.jsonl").read_text().strip()  # nothing written from a server that failed the check
-        return
+    # llama-cpp-python 0.3.36 passes the check once its echo is read by token count (its text offsets skip
+    # special tokens); the values must then be the local backend's, up to the quantized kernels' rounding.
     assert result.exit_code == 0, result.output
     served = json.loads((tmp_path / "exact" / "exact.jsonl").read_text().splitlines()[0])["probs"]
     from respread.backends import load_backend as local_backend
     from respread.evaluate import exact_record
 
     task = select_tasks("integer_1_10")[0]
-    local = exact_record(local_backend("smollm2-135m-instruct"), task, 0, EvalConfig(model="x", tasks=[task]).params_for(task), "k", "m")["probs"]
-    assert sum(abs(served[a] - local[a]) for a in local) < 0.02, (served, local)
+    local = exact_record(local_backend("smollm2-135m-instruct"), task, 0, EvalConfig(model="x", tasks=[task], samples=1).params_for(task), "k", "m")["probs"]
+    served_mass, local_mass = sum(served.values()), sum(local.values())
+    among_valid_tv = 0.5 * sum(abs(served[a] / served_mass - local[a] / local_mass) for a in local)
+    # Measured here: valid mass 0.0188 vs 0.0179, TV among valid 0.029 (Q4_1 kernels vs the float32 copy).
+    assert 0.85 < served_mass / local_mass < 1.18 and among_valid_tv < 0.06, (served, local)
+
+
+def test_exact_mode_is_refused_in_one_line_by_a_server_without_prompt_log_probabilities(tmp_path):
+    with StubServer(REPLIES) as server:
+        result = CliRunner().invoke(app, [
+            "eval", "--model", "openai:stub-model", "--base-url", server.base_url, "--tokenizer", "smollm2-135m-instruct",
+            "--tasks", "integer_1_10", "--samples", "1", "--exact", "--retries", "0", "--out", str(tmp_path / "exact"),
+        ])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: exact mode is not supported by this server"), result.output
+    assert not (tmp_path / "exact" / "exact.jsonl").read_text().strip()  # no number taken from it
 
 
 @pytest.mark.slow

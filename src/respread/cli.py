@@ -304,6 +304,7 @@ def train_command(
     device: str = typer.Option("cpu"),
     out: Path = typer.Option(..., help="Run directory: checkpoints/, final/, monitor.jsonl, train.json."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+    vllm_server: Optional[str] = typer.Option(None, help="URL of `trl vllm-serve`: GRPO rollouts generated there (GPU machines)."),
 ) -> None:
     """Train ONE task towards spread with TRL (GRPO with respread's rewards, or direct diffuse matching)."""
     try:
@@ -314,6 +315,7 @@ def train_command(
             beta=beta, steps=steps, group_size=group_size, batch_size=batch_size,
             max_completion_length=max_completion_length, temperature=temperature, seed=seed, save_every=save_every,
             monitor_every=monitor_every, parse=parse, task_files=[str(p) for p in tasks_file], device=device,
+            vllm_server=vllm_server,
         )
         record = run_train(config, out, resume=resume)
         console.print(

@@ -11,16 +11,16 @@ Completions arrive through `sample_stream` as they finish, and `respread eval` w
 a server that dies mid-run loses nothing it already answered.
 
 Exact mode needs the log-probabilities of fixed continuations: `/v1/completions` with `echo` and
-`logprobs` (vLLM; llama-cpp-python claims it). Before the first score it is checked once on the server
-itself: the echoed log-probabilities of a greedy continuation must equal the log-probabilities the
-server reported while generating it. Servers that refuse, return nothing or disagree get one line
-saying exact mode is not supported; no number is returned from them.
+`logprobs` (vLLM, llama-cpp-python). The prompt is rendered here with the served model's tokenizer
+(`--tokenizer`), which also counts each continuation's tokens. Before the first score it is checked
+once on the server itself: the echoed log-probabilities of a greedy continuation must equal the
+log-probabilities the server reported while generating it. Servers that refuse, return nothing or
+disagree get one line saying exact mode is not supported; no number is returned from them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 import os
 import queue
 import threading
@@ -138,7 +138,7 @@ class OpenAIBackend:
         # Not in OpenAI's schema, but vLLM, SGLang, llama.cpp and llama-cpp-python read them, and the last two
         # default to top-k 40, min-p 0.05 and a repeat penalty: unsent, the "model's own distribution" is not.
         extra = {
-            "top_k": params.top_k if params.top_k else -1,  # -1: no truncation (vLLM, llama.cpp)
+            "top_k": params.top_k,  # 0: no truncation (vLLM ≥ 0.8, llama.cpp; llama-cpp-python refuses -1)
             "min_p": params.min_p,
             "repeat_penalty": 1.0,  # llama.cpp, llama-cpp-python
             "repetition_penalty": 1.0,  # vLLM, SGLang
@@ -257,21 +257,33 @@ class OpenAIBackend:
     def sample(self, prompt: Prompt, seeds: Sequence[int], params: SamplingParams) -> list[Completion]:
         return self.sample_many([(prompt, seeds)], params)[0]
 
-    async def _echo(self, client, text: str, max_tokens: int = 1, temperature: float = 1.0):
+    async def _echo(self, client, text: str):
         response = await client.completions.create(
-            model=self.served, prompt=text, echo=True, logprobs=1, max_tokens=max_tokens, temperature=temperature
+            model=self.served, prompt=text, echo=True, logprobs=1, max_tokens=1, temperature=1.0
         )
-        return response.choices[0]
+        return response.choices[0], getattr(getattr(response, "usage", None), "completion_tokens", None)
 
-    @staticmethod
-    def _continuation_logprobs(choice, start: int, end: int) -> list[float]:
-        """Log-probabilities of the echoed tokens that begin in text[start:end]."""
+    def _tail_logprobs(self, choice, generated: int | None, prompt_text: str, continuation: str) -> list[float]:
+        """Log-probabilities of the continuation's tokens in an echoed prompt + continuation.
+
+        They are found by count from the end (the continuation's length in tokens by the served model's
+        tokenizer, before the `generated` tokens the request added), not by `text_offset`: llama-cpp-python's
+        offsets skip special tokens, so they point into the wrong text.
+        """
         logprobs = choice.logprobs
-        if logprobs is None or not logprobs.token_logprobs or not logprobs.text_offset:
+        if logprobs is None or not logprobs.token_logprobs:
             raise RespreadError("exact mode is not supported by this server (its /v1/completions echo returns no log-probabilities)")
-        return [
-            lp for lp, offset in zip(logprobs.token_logprobs, logprobs.text_offset) if start <= offset < end and lp is not None
-        ]
+        if generated is None:
+            raise RespreadError("exact mode is not supported by this server (it reports no token usage to align the echo by)")
+        tokenizer = self._local_tokenizer()
+        count = len(tokenizer.encode(prompt_text + continuation, add_special_tokens=False)) - len(
+            tokenizer.encode(prompt_text, add_special_tokens=False)
+        )
+        end = len(logprobs.token_logprobs) - generated
+        values = logprobs.token_logprobs[end - count : end]
+        if count <= 0 or end - count < 1 or any(v is None for v in values):
+            raise RespreadError("exact mode is not supported by this server (its echo does not cover the scored tokens)")
+        return list(values)
 
     async def _verify_exact(self, client, prompt_text: str) -> None:
         """The server's echoed log-probabilities must equal those it reports while generating the same tokens."""
@@ -283,8 +295,8 @@ class OpenAIBackend:
             raise RespreadError("exact mode is not supported by this server (it returns no log-probabilities)")
         continuation = choice.text
         sampled = [lp for lp in choice.logprobs.token_logprobs if lp is not None]
-        echoed_choice = await self._echo(client, prompt_text + continuation)
-        echoed = self._continuation_logprobs(echoed_choice, len(prompt_text), len(prompt_text) + len(continuation))
+        echoed_choice, added = await self._echo(client, prompt_text + continuation)
+        echoed = self._tail_logprobs(echoed_choice, added, prompt_text, continuation)
         if not continuation or len(echoed) != len(sampled) or any(abs(a - b) > VERIFY_TOLERANCE for a, b in zip(echoed, sampled)):
             shown = ", ".join(f"{a:.3f}/{b:.3f}" for a, b in list(zip(echoed, sampled))[:3])
             raise RespreadError(
@@ -315,11 +327,9 @@ class OpenAIBackend:
                     self._exact_checked = True
 
                 async def one(answer: str) -> float:
-                    text = prompt_text + answer + end
                     async with semaphore:
-                        choice = await self._echo(client, text)
-                    values = self._continuation_logprobs(choice, len(prompt_text), len(text))
-                    return sum(values) if values else -math.inf
+                        choice, added = await self._echo(client, prompt_text + answer + end)
+                    return sum(self._tail_logprobs(choice, added, prompt_text, answer + end))
 
                 return await asyncio.gather(*(one(a) for a in answers))
 

@@ -61,6 +61,7 @@ class TrainConfig:
     parse: str = "strict"
     task_files: list[str] = field(default_factory=list)
     device: str = "cpu"
+    vllm_server: str | None = None  # TRL's `trl vllm-serve` URL: rollouts generated there (GPU machines)
 
     def validate(self) -> None:
         checks = [
@@ -241,6 +242,7 @@ def _grpo_trainer(config, task, model, tokenizer, render, max_length: int, outpu
         beta=config.beta,
         reward_weights=weights,
         shuffle_dataset=False,
+        **({"use_vllm": True, "vllm_mode": "server", "vllm_server_base_url": config.vllm_server} if config.vllm_server else {}),
     )
     return GRPOTrainer(
         model=model, reward_funcs=rewards, args=args, train_dataset=dataset, processing_class=tokenizer,
