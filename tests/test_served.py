@@ -275,3 +275,24 @@ def test_vllm_backend_samples_and_scores_where_vllm_runs():
     assert [c.text for c in first] == [c.text for c in backend.sample(prompt, [1, 2, 3], SamplingParams(max_new_tokens=8))]
     scores = backend.score(prompt, [str(i) for i in range(1, 11)], SamplingParams())
     assert all(s < 0 for s in scores) and sum(2.718281828**s for s in scores) <= 1.0
+
+
+def test_a_consumer_that_stops_early_stops_the_requests(tmp_path):
+    from respread.backends import Prompt, SamplingParams
+
+    with StubServer(REPLIES, delay=0.2) as server:
+        backend = load_backend("openai:stub-model", base_url=server.base_url, concurrency=2)
+        stream = backend.sample_stream([(Prompt("Pick a number."), list(range(40)))], SamplingParams(max_new_tokens=4))
+        next(stream)
+        stream.close()  # e.g. writing the first reply failed
+        answered = server.answered
+        time.sleep(1.0)
+        assert server.answered <= answered + 2 < 40  # at most the requests already in flight finish
+
+
+def test_prompts_the_chat_endpoint_cannot_carry_are_refused_in_one_line():
+    from respread.backends import Prompt, SamplingParams
+
+    backend = load_backend("openai:x", base_url="http://127.0.0.1:9/v1")
+    with pytest.raises(RespreadError, match="needs --endpoint completions and --tokenizer"):
+        backend.sample(Prompt("Pick a number.", prefill="The answer is"), [0], SamplingParams())

@@ -65,6 +65,7 @@ def eval_command(
     timeout: float = typer.Option(120.0, help="Seconds per request before it counts as failed (then retried).", rich_help_panel=SERVED),
     retries: int = typer.Option(5, help="Retries per request on 408/409/429/5xx and dropped connections, with backoff.", rich_help_panel=SERVED),
     samples_per_request: int = typer.Option(1, help="n per request (servers that honour n; resumes then redraw).", rich_help_panel=SERVED),
+    sampling_extras: bool = typer.Option(True, "--sampling-extras/--no-sampling-extras", help="Send top_k/min_p/repeat penalties (self-hosted engines); off for APIs that reject them.", rich_help_panel=SERVED),
 ) -> None:
     """Sample tasks from a model and report how collapsed its answers are."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -115,6 +116,7 @@ def eval_command(
                     model, engine, device=device, dtype=dtype, batch_size=batch_size, trust_remote_code=trust_remote_code,
                     base_url=base_url, api_key_env=api_key_env, endpoint=endpoint, tokenizer=tokenizer,
                     concurrency=concurrency, timeout=timeout, max_retries=retries, samples_per_request=samples_per_request,
+                    sampling_extras=sampling_extras,
                 )
 
         with Progress(

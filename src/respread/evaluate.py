@@ -167,9 +167,14 @@ def run_eval(
                 progress(task.name, wanted[task.name] - len(todo), wanted[task.name])
         done = {name: wanted[name] - sum(1 for rows in missing.values() for t, _, _ in rows if t.name == name) for name in wanted}
         drawn = 0
+        step = config.chunk
+        if any(missing.values()) and hasattr(get_backend(), "sample_stream"):
+            # A server streams replies back one by one: chunks only bound memory, and a small chunk would cap the
+            # requests in flight (each chunk waits for its slowest reply).
+            step = max(step, 8 * getattr(get_backend(), "concurrency", 1))
         for params, rows in missing.items():
-            for start in range(0, len(rows), config.chunk):
-                chunk = rows[start : start + config.chunk]
+            for start in range(0, len(rows), step):
+                chunk = rows[start : start + step]
                 requests: dict[tuple[str, int], tuple[TaskSpec, list[int]]] = {}
                 for task, p, i in chunk:
                     requests.setdefault((task.name, p), (task, []))[1].append(i)

@@ -112,5 +112,7 @@ def load_backend(model: str, engine: str = "transformers", **options) -> Backend
     raise RespreadError(f"unknown backend engine '{engine}'; available: transformers, vllm (and openai:NAME models)")
 
 
-HTTP_OPTIONS = {"base_url", "api_key_env", "endpoint", "tokenizer", "concurrency", "timeout", "max_retries", "samples_per_request"}
+HTTP_OPTIONS = {
+    "base_url", "api_key_env", "endpoint", "tokenizer", "concurrency", "timeout", "max_retries", "samples_per_request", "sampling_extras",
+}
 VLLM_OPTIONS = {"dtype", "trust_remote_code", "tensor_parallel_size", "gpu_memory_utilization", "max_model_len"}

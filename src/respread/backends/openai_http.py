@@ -47,6 +47,7 @@ class OpenAIBackend:
         timeout: float = 120.0,
         max_retries: int = 5,
         samples_per_request: int = 1,
+        sampling_extras: bool = True,
     ) -> None:
         try:
             import openai
@@ -71,9 +72,10 @@ class OpenAIBackend:
         self.max_retries = max_retries
         self.samples_per_request = samples_per_request
         # OpenAI's own API rejects parameters outside its schema; every self-hosted engine wants them.
-        self.neutral_extras = "api.openai.com" not in self.base_url
+        self.neutral_extras = sampling_extras and "api.openai.com" not in self.base_url
         self._openai = openai
         # A key only where one is set: local servers take any; the key never reaches a record or a message.
+        self.api_key_env = api_key_env
         self._api_key = os.environ.get(api_key_env) or "none"
         self._tokenizer_spec = tokenizer
         self._tokenizer = None
@@ -105,14 +107,16 @@ class OpenAIBackend:
         for user, assistant in prompt.few_shot:
             messages += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
         messages.append({"role": "user", "content": prompt.user})
-        if prompt.prefill:
-            messages.append({"role": "assistant", "content": prompt.prefill})
         return messages
 
     def render(self, prompt: Prompt) -> str:
         """The prompt as text, by the served model's chat template (for the completions endpoint and scoring)."""
         tokenizer = self._local_tokenizer()
-        messages = self._messages(Prompt(prompt.user, prompt.system, "", prompt.few_shot))
+        if not tokenizer.chat_template:
+            raise RespreadError(f"tokenizer '{self._tokenizer_spec}' has no chat template; over HTTP, serve a chat model or use --endpoint chat")
+        if prompt.thinking is not None and "enable_thinking" not in str(tokenizer.chat_template):
+            raise RespreadError(f"the chat template of '{self._tokenizer_spec}' has no thinking switch (enable_thinking)")
+        messages = self._messages(prompt)
         switch = {} if prompt.thinking is None else {"enable_thinking": prompt.thinking}
         return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **switch) + prompt.prefill
 
@@ -149,10 +153,6 @@ class OpenAIBackend:
         body, extra = self._sampling_body(params)
         body |= {"model": self.served, "seed": seed % (2**31), "n": n}
         if self.endpoint == "chat":
-            if prompt.thinking is not None:
-                extra["chat_template_kwargs"] = {"enable_thinking": prompt.thinking}
-            if prompt.prefill:  # vLLM's way of continuing a started assistant turn
-                extra |= {"continue_final_message": True, "add_generation_prompt": False}
             response = await client.chat.completions.create(messages=self._messages(prompt), extra_body=extra or None, **body)
             texts = [(c.message.content or "", c.finish_reason) for c in response.choices]
         else:
@@ -197,9 +197,9 @@ class OpenAIBackend:
         if isinstance(exc, openai.APIConnectionError):
             return RespreadError(f"cannot reach the server at {self.base_url} ({self.max_retries} retries); is it running?")
         if isinstance(exc, openai.AuthenticationError):
-            return RespreadError(f"the server at {self.base_url} refused the API key (401); set the key's environment variable")
+            return RespreadError(f"the server at {self.base_url} refused the API key (401); set ${self.api_key_env} (--api-key-env)")
         if isinstance(exc, openai.APIStatusError):
-            message = str(getattr(exc, "message", exc)).strip().splitlines()[0][:300]
+            message = str(getattr(exc, "message", exc)).strip().splitlines()[0][:300].replace(self._api_key, "***")
             return RespreadError(f"the server at {self.base_url} answered {exc.status_code}: {message}")
         return exc
 
@@ -208,14 +208,23 @@ class OpenAIBackend:
         self, requests: Sequence[tuple[Prompt, Sequence[int]]], params: SamplingParams
     ) -> Iterator[tuple[int, int, Completion]]:
         """(request index, position in its seeds, completion) as each completion arrives."""
+        if self.endpoint == "chat" and any(p.prefill or p.thinking is not None for p, _ in requests):
+            # Continuing a started assistant turn, or the thinking switch, are vLLM-only fields on the chat endpoint;
+            # other servers ignore them and would answer a different prompt.
+            raise RespreadError(
+                "a prompt with a prefill or a thinking switch (--cot on:/off:prefill or template) needs --endpoint completions "
+                "and --tokenizer over HTTP: respread then renders the prompt itself"
+            )
         jobs = []  # (request index, first position, seed, n)
         for r, (_, seeds) in enumerate(requests):
             for start in range(0, len(seeds), self.samples_per_request):
                 jobs.append((r, start, seeds[start], len(seeds[start : start + self.samples_per_request])))
         results: queue.Queue = queue.Queue()
         done = object()
+        running: dict = {}
 
         async def run_all():
+            running["loop"] = asyncio.get_running_loop()
             semaphore = asyncio.Semaphore(self.concurrency)
             async with self._client() as client:
                 async def one(job):
@@ -225,7 +234,7 @@ class OpenAIBackend:
                     for offset, completion in enumerate(completions):
                         results.put((r, start + offset, completion))
 
-                tasks = [asyncio.create_task(one(job)) for job in jobs]
+                tasks = running["tasks"] = [asyncio.create_task(one(job)) for job in jobs]
                 try:
                     await asyncio.gather(*tasks)
                 finally:
@@ -239,14 +248,25 @@ class OpenAIBackend:
             except BaseException as exc:  # noqa: BLE001 - handed to the consuming thread
                 results.put(exc)
 
-        threading.Thread(target=target, daemon=True).start()
-        while True:
-            item = results.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise self._explain(item)
-            yield item
+        worker = threading.Thread(target=target, daemon=True)
+        worker.start()
+        try:
+            while True:
+                item = results.get()
+                if item is done:
+                    return
+                if isinstance(item, BaseException):
+                    raise self._explain(item)
+                yield item
+        finally:
+            # The consumer stopped early (an error while writing, Ctrl-C): stop asking the server for the rest.
+            if worker.is_alive() and "loop" in running:
+                def cancel_all():
+                    for task in running.get("tasks", []):
+                        task.cancel()
+
+                running["loop"].call_soon_threadsafe(cancel_all)
+                worker.join(timeout=30)
 
     def sample_many(self, requests: Sequence[tuple[Prompt, Sequence[int]]], params: SamplingParams) -> list[list[Completion]]:
         out: list[list[Completion | None]] = [[None] * len(seeds) for _, seeds in requests]
@@ -275,15 +295,24 @@ class OpenAIBackend:
             raise RespreadError("exact mode is not supported by this server (its /v1/completions echo returns no log-probabilities)")
         if generated is None:
             raise RespreadError("exact mode is not supported by this server (it reports no token usage to align the echo by)")
-        tokenizer = self._local_tokenizer()
-        count = len(tokenizer.encode(prompt_text + continuation, add_special_tokens=False)) - len(
-            tokenizer.encode(prompt_text, add_special_tokens=False)
-        )
+        count = self._continuation_length(prompt_text, continuation)
         end = len(logprobs.token_logprobs) - generated
         values = logprobs.token_logprobs[end - count : end]
         if count <= 0 or end - count < 1 or any(v is None for v in values):
             raise RespreadError("exact mode is not supported by this server (its echo does not cover the scored tokens)")
         return list(values)
+
+    def _continuation_length(self, prompt_text: str, continuation: str) -> int:
+        """How many tokens `continuation` adds after the prompt, refused where its first token merges with the prompt's end."""
+        tokenizer = self._local_tokenizer()
+        prompt_ids = tokenizer.encode(prompt_text, add_special_tokens=False)
+        full_ids = tokenizer.encode(prompt_text + continuation, add_special_tokens=False)
+        if full_ids[: len(prompt_ids)] != prompt_ids:
+            raise RespreadError(
+                f"exact mode over HTTP cannot score {continuation!r}: its first token merges with the end of the prompt, "
+                "so its log-probability is not a sum over the prompt's continuation; score it with the local or vLLM backend"
+            )
+        return len(full_ids) - len(prompt_ids)
 
     async def _verify_exact(self, client, prompt_text: str) -> None:
         """The server's echoed log-probabilities must equal those it reports while generating the same tokens."""
@@ -297,6 +326,8 @@ class OpenAIBackend:
         sampled = [lp for lp in choice.logprobs.token_logprobs if lp is not None]
         echoed_choice, added = await self._echo(client, prompt_text + continuation)
         echoed = self._tail_logprobs(echoed_choice, added, prompt_text, continuation)
+        if choice.finish_reason == "stop" and len(sampled) == len(echoed) + 1:
+            sampled = sampled[:-1]  # vLLM reports the end-of-turn token's log-probability; its text is not in `text`
         if not continuation or len(echoed) != len(sampled) or any(abs(a - b) > VERIFY_TOLERANCE for a, b in zip(echoed, sampled)):
             shown = ", ".join(f"{a:.3f}/{b:.3f}" for a, b in list(zip(echoed, sampled))[:3])
             raise RespreadError(

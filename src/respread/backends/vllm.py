@@ -42,31 +42,47 @@ class VLLMBackend:
         self.tokenizer = self.llm.get_tokenizer()
 
     def render(self, prompt: Prompt) -> str:
+        """The prompt text, as the transformers backend renders it (chat template, else plain text and a newline)."""
         messages = [{"role": "system", "content": prompt.system}] if prompt.system else []
         for user, assistant in prompt.few_shot:
             messages += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
         messages.append({"role": "user", "content": prompt.user})
-        switch = {} if prompt.thinking is None else {"enable_thinking": prompt.thinking}
         if not self.tokenizer.chat_template:
-            return "\n\n".join(m["content"] for m in messages) + "\n" + prompt.prefill
+            if prompt.thinking is not None:
+                raise RespreadError(f"{self.name} has no chat template, so no thinking switch; use --cot on:instruction or on:prefill")
+            parts = [prompt.system] if prompt.system else []
+            parts += [f"{user}\n{assistant}" for user, assistant in prompt.few_shot]
+            return "\n\n".join(parts + [prompt.user]) + "\n" + prompt.prefill
+        if prompt.thinking is not None and "enable_thinking" not in str(self.tokenizer.chat_template):
+            raise RespreadError(f"the chat template of {self.name} has no thinking switch (enable_thinking); use --cot on:instruction")
+        switch = {} if prompt.thinking is None else {"enable_thinking": prompt.thinking}
         return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **switch) + prompt.prefill
 
+    def _prompt_ids(self, prompt: Prompt) -> list[int]:
+        # Token ids, not text: vLLM would add a BOS of its own in front of a chat template that has one.
+        return self.tokenizer.encode(self.render(prompt), add_special_tokens=not self.tokenizer.chat_template)
+
     def _params(self, params: SamplingParams, seed: int):
-        return self._vllm.SamplingParams(
+        options = dict(
             n=1, seed=seed % (2**31), temperature=params.temperature, top_p=params.top_p,
             top_k=params.top_k if params.top_k else -1, min_p=params.min_p, max_tokens=params.max_new_tokens,
-            stop=list(params.stop) or None, logit_bias=dict(params.logit_bias) or None,
+            stop=list(params.stop) or None,
         )
+        if not self.tokenizer.chat_template:
+            options["stop"] = (options["stop"] or []) + ["\n"]  # a base model's reply ends at its line break
+        if params.logit_bias:
+            options["logit_bias"] = dict(params.logit_bias)
+        return self._vllm.SamplingParams(**options)
 
     def sample_many(self, requests: Sequence[tuple[Prompt, Sequence[int]]], params: SamplingParams) -> list[list[Completion]]:
-        texts, settings, owners = [], [], []
+        inputs, settings, owners = [], [], []
         for r, (prompt, seeds) in enumerate(requests):
-            rendered = self.render(prompt)
+            ids = self._prompt_ids(prompt)
             for seed in seeds:
-                texts.append(rendered)
+                inputs.append({"prompt_token_ids": ids})
                 settings.append(self._params(params, seed))
                 owners.append(r)
-        outputs = self.llm.generate(texts, settings, use_tqdm=False)
+        outputs = self.llm.generate(inputs, settings, use_tqdm=False)
         results: list[list[Completion]] = [[] for _ in requests]
         for r, output in zip(owners, outputs):
             choice = output.outputs[0]
@@ -80,9 +96,14 @@ class VLLMBackend:
         params = params or SamplingParams()
         if params.temperature != 1.0 or params.top_p < 1.0 or params.top_k or params.min_p or params.logit_bias:
             raise RespreadError("exact mode with vLLM scores the model's own distribution only (temperature 1, no truncation or bias)")
-        prefix = self.tokenizer.encode(self.render(prompt), add_special_tokens=False)
-        end = [self.tokenizer.eos_token_id]
-        sequences = [prefix + self.tokenizer.encode(answer, add_special_tokens=False) + end for answer in answers]
+        prefix = self._prompt_ids(prompt)
+        end = [self.tokenizer.eos_token_id] if self.tokenizer.chat_template else self.tokenizer.encode("\n", add_special_tokens=False)
+        sequences = []
+        for answer in answers:
+            # The answer tokenized in context where the prompt's tokens stay a prefix, else on its own.
+            joined = self.tokenizer.encode(self.render(prompt) + answer, add_special_tokens=not self.tokenizer.chat_template)
+            tail = joined[len(prefix):] if joined[: len(prefix)] == prefix else self.tokenizer.encode(answer, add_special_tokens=False)
+            sequences.append(prefix + tail + end)
         outputs = self.llm.generate(
             [{"prompt_token_ids": ids} for ids in sequences],
             self._vllm.SamplingParams(max_tokens=1, prompt_logprobs=0, temperature=1.0),

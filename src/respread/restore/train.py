@@ -170,7 +170,7 @@ def _prepare_out_dir(config: TrainConfig, out_dir: Path, resume: bool) -> None:
         saved = json.loads(config_file.read_text(encoding="utf-8"))
         if not resume:
             raise RespreadError(f"{out_dir} already holds a training run; pass --resume to continue it, or a new --out")
-        differ = sorted(k for k in wanted if saved.get(k) != wanted[k])
+        differ = sorted(k for k in wanted if k != "vllm_server" and saved.get(k) != wanted[k])  # the server may move
         if differ:
             raise RespreadError(f"{out_dir} holds a training run with different {', '.join(differ)}; use a new --out")
         return
