@@ -90,14 +90,18 @@ def test_a_server_that_dies_mid_run_loses_nothing_answered_and_the_rerun_complet
     assert {r["key"]: r["text"] for r in records} == unbroken
 
 
-def test_n_per_request_where_honoured_and_one_line_where_not(tmp_path):
+def test_n_per_request_where_honoured_and_one_request_per_sample_where_not(tmp_path):
     with StubServer(REPLIES) as server:
         records = _eval(server.base_url, tmp_path / "n", samples=8, tasks="integer_1_10", samples_per_request=4)
         assert [b["n"] for b in server.bodies] == [4, 4]
     assert len(records) == 8
     with StubServer(REPLIES, honour_n=False) as server:
-        with pytest.raises(RespreadError, match="does not honour n: use --samples-per-request 1"):
-            _eval(server.base_url, tmp_path / "no-n", samples=8, tasks="integer_1_10", samples_per_request=4)
+        fallback = _eval(server.base_url, tmp_path / "no-n", samples=8, tasks="integer_1_10", samples_per_request=4, concurrency=1)
+        ns = [b["n"] for b in server.bodies]
+    assert ns[0] == 4 and ns[1:] == [1] * 8  # noticed on the first answer, then one sample per request
+    with StubServer(REPLIES) as server:
+        single = _eval(server.base_url, tmp_path / "single", samples=8, tasks="integer_1_10")
+    assert {r["key"]: r["text"] for r in fallback} == {r["key"]: r["text"] for r in single}
 
 
 def test_bad_served_settings_are_one_line(tmp_path, monkeypatch):

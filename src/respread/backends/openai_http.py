@@ -4,8 +4,10 @@
 retries 408/409/429/5xx answers and dropped connections with exponential backoff (honouring
 Retry-After); at most `concurrency` requests are in flight. Each sample is its own request carrying
 its own seed, so a server that honours `seed` gives the same reply for the same sample on a resumed run;
-`samples_per_request > 1` asks for `n` replies at once instead (faster on servers that honour `n`,
-but the replies then depend on how samples were grouped, so a resumed run draws fresh ones).
+`samples_per_request > 1` asks for `n` replies at once instead, seeded by the group's first sample (faster
+on servers that honour `n`, but the replies then depend on how samples were grouped, so a resumed run
+draws fresh ones). A server that ignores `n` is noticed on its first answer and asked one sample per
+request from then on.
 
 Completions arrive through `sample_stream` as they finish, and `respread eval` writes each at once:
 a server that dies mid-run loses nothing it already answered.
@@ -80,6 +82,7 @@ class OpenAIBackend:
         self._tokenizer_spec = tokenizer
         self._tokenizer = None
         self._exact_checked = False
+        self._n_honoured: bool | None = None  # unknown until a request with n > 1 comes back
         if endpoint == "completions" and not tokenizer:
             raise RespreadError("--endpoint completions sends the prompt as text, so it needs --tokenizer (the served model's chat template)")
 
@@ -149,7 +152,7 @@ class OpenAIBackend:
         }
         return body, extra
 
-    async def _sample_one(self, client, prompt: Prompt, seed: int, n: int, params: SamplingParams) -> list[Completion]:
+    async def _sample_one(self, client, prompt: Prompt, seed: int, n: int, params: SamplingParams) -> list[Completion] | None:
         body, extra = self._sampling_body(params)
         body |= {"model": self.served, "seed": seed % (2**31), "n": n}
         if self.endpoint == "chat":
@@ -159,10 +162,9 @@ class OpenAIBackend:
             response = await client.completions.create(prompt=self.render(prompt), extra_body=extra or None, **body)
             texts = [(c.text or "", c.finish_reason) for c in response.choices]
         if len(texts) != n:
-            raise RespreadError(
-                f"the server at {self.base_url} returned {len(texts)} replies for n={n}; it does not honour n: "
-                "use --samples-per-request 1"
-            )
+            if n > 1:
+                return None  # the server ignores n: the caller asks again, one request per sample
+            raise RespreadError(f"the server at {self.base_url} returned {len(texts)} replies for one request")
         used = getattr(getattr(response, "usage", None), "completion_tokens", None)
         tokens = round(used / n) if used is not None else -1  # n > 1: the request's mean (usage is per request)
         return [Completion(text=text, n_tokens=tokens, finished=reason != "length") for text, reason in texts]
@@ -215,10 +217,10 @@ class OpenAIBackend:
                 "a prompt with a prefill or a thinking switch (--cot on:/off:prefill or template) needs --endpoint completions "
                 "and --tokenizer over HTTP: respread then renders the prompt itself"
             )
-        jobs = []  # (request index, first position, seed, n)
+        jobs = []  # (request index, first position, the group's seeds)
         for r, (_, seeds) in enumerate(requests):
             for start in range(0, len(seeds), self.samples_per_request):
-                jobs.append((r, start, seeds[start], len(seeds[start : start + self.samples_per_request])))
+                jobs.append((r, start, list(seeds[start : start + self.samples_per_request])))
         results: queue.Queue = queue.Queue()
         done = object()
         running: dict = {}
@@ -228,11 +230,23 @@ class OpenAIBackend:
             semaphore = asyncio.Semaphore(self.concurrency)
             async with self._client() as client:
                 async def one(job):
-                    r, start, seed, n = job
-                    async with semaphore:
-                        completions = await self._sample_one(client, requests[r][0], seed, n, params)
-                    for offset, completion in enumerate(completions):
-                        results.put((r, start + offset, completion))
+                    r, start, group = job
+                    if len(group) > 1:
+                        async with semaphore:  # the flag is read once a slot is free, so only requests in flight still ask for n
+                            completions = None
+                            if self._n_honoured is not False:
+                                completions = await self._sample_one(client, requests[r][0], group[0], len(group), params)
+                        if completions is not None:
+                            self._n_honoured = True
+                            for offset, completion in enumerate(completions):
+                                results.put((r, start + offset, completion))
+                            return
+                        self._n_honoured = False  # learnt once; later groups go one sample per request
+                    # (n = 1 jobs and groups on a server that ignores n)
+                    for offset, seed in enumerate(group):
+                        async with semaphore:
+                            completions = await self._sample_one(client, requests[r][0], seed, 1, params)
+                        results.put((r, start + offset, completions[0]))
 
                 tasks = running["tasks"] = [asyncio.create_task(one(job)) for job in jobs]
                 try:
