@@ -49,6 +49,8 @@ def test_eval_over_http_sends_each_sample_its_seed_and_settings_and_keeps_the_ke
     assert all(h["authorization"] == "Bearer sk-secret-123" for h in headers)
     for name in ("samples.jsonl", "run.json", "provenance.json"):
         assert "sk-secret" not in (tmp_path / "run" / name).read_text()
+    entry = json.loads((tmp_path / "run" / "provenance.json").read_text())["invocations"][-1]
+    assert entry["engine"] == {"backend": "OpenAIBackend", "server": server.base_url} and entry["samples_written"] == 60
     # Same seeds, same server: a second run draws the very same replies.
     with StubServer(REPLIES) as server:
         again = _eval(server.base_url, tmp_path / "again")

@@ -210,7 +210,7 @@ def run_eval(
                     if done[name] == wanted[name]:
                         _refuse_all_empty(name, keys[name], done_samples, out_dir)  # as soon as it is known
                 drawn += len(chunk)
-                invocation.record(out_dir, config.model, samples_written=drawn, exact_written=0)
+                invocation.record(out_dir, config.model, samples_written=drawn, exact_written=0, engine=_engine(backend))
         exact_written = 0
         for task in config.tasks:
             _refuse_all_empty(task.name, keys[task.name], done_samples, out_dir)
@@ -220,7 +220,14 @@ def run_eval(
                 if config.exact and task.exact_scorable and exact_key not in done_exact:
                     exact_out.write(exact_record(get_backend(), task, prompt_index, params, exact_key, config.model))
                     exact_written += 1
-                    invocation.record(out_dir, config.model, samples_written=drawn, exact_written=exact_written)
+                    invocation.record(out_dir, config.model, samples_written=drawn, exact_written=exact_written, engine=_engine(backend))
+
+
+def _engine(backend: Backend | None) -> dict:
+    """Which engine answered (and where, for a server), for provenance: replies may come from several."""
+    if backend is None:
+        return {}
+    return {"backend": type(backend).__name__} | ({"server": backend.base_url} if hasattr(backend, "base_url") else {})
 
 
 def _refuse_all_empty(name: str, keys: dict[int, list[str]], done_samples: dict[str, bool], out_dir: Path) -> None:

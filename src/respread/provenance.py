@@ -94,7 +94,7 @@ class Invocation:
         self._wall = time.perf_counter()
         self._cpu = time.process_time()  # all of this process's threads (torch's included)
 
-    def record(self, out_dir: Path, model: str, **work: int) -> dict:
+    def record(self, out_dir: Path, model: str, **work) -> dict:
         """Write this invocation's entry (replacing its earlier one), so a run killed later keeps its time so far."""
         from respread.records import write_json_atomic
 

@@ -144,6 +144,9 @@ def provenance_meta(run_dir: Path) -> list[tuple[str, str]]:
         meta.append(("versions", _short(p.get("versions", {}))))
         meta.append(("wall time · CPU-hours", f"{p.get('wall_seconds', 0):.0f} s over {len(p.get('invocations', []))} invocation(s) · {p.get('cpu_hours', 0):.4f} CPU-h"))
         meta.append(("machine", _short(p.get("machine", {}))))
+        engines = {_short(i["engine"]) for i in p.get("invocations", []) if i.get("engine")}
+        if engines:
+            meta.append(("engine", " · ".join(sorted(engines))))
     timing = run_dir / "timing.json"
     if timing.is_file():
         meta.append(("wall time (baselines cell)", f"{read_json(timing).get('seconds')} s"))
