@@ -170,7 +170,7 @@ def test_missing_pieces_are_left_out_with_a_note(inputs, tmp_path):
     "damage, message",
     [
         (lambda d: (d / "study.json").write_text("{not json"), "study.json is damaged"),
-        (lambda d: (d / "before" / "exact.jsonl").write_text('{"task": 1\n{"task": "x", "probs": {}}\n'), "exact.jsonl line 1 is damaged"),
+        (lambda d: (d / "before" / "exact.jsonl").write_text('{"task": 1\n{"task": "x", "probs": {}}\n'), "exact.jsonl, line 1: not a JSON record"),
     ],
 )
 def test_a_damaged_file_is_one_line_naming_it_and_exit_2(inputs, tmp_path, damage, message):

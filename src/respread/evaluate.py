@@ -239,22 +239,16 @@ def _refuse_all_empty(name: str, keys: dict[int, list[str]], done_samples: dict[
         )
 
 
-def sample_requests(backend: Backend, requests: list[tuple], params: SamplingParams) -> list[list]:
-    """Completions for several (prompt, seeds) requests: in shared batches where the backend can."""
-    many = getattr(backend, "sample_many", None)
-    if many is not None:
-        return many(requests, params)
-    return [backend.sample(prompt, seeds, params) for prompt, seeds in requests]
-
-
 def completion_stream(backend: Backend, requests: list[tuple], params: SamplingParams):
     """(request index, position, completion) triples: as each arrives where the backend streams (a server,
-    so a crash loses nothing answered), else after the whole chunk."""
+    so a crash loses nothing answered), else after the whole chunk, in shared batches where it can."""
     stream = getattr(backend, "sample_stream", None)
     if stream is not None:
         yield from stream(requests, params)
         return
-    for r, completions in enumerate(sample_requests(backend, requests, params)):
+    many = getattr(backend, "sample_many", None)
+    replies = many(requests, params) if many is not None else [backend.sample(p, seeds, params) for p, seeds in requests]
+    for r, completions in enumerate(replies):
         for position, completion in enumerate(completions):
             yield r, position, completion
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 PROVENANCE_FILE = "provenance.json"
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt")
-PACKAGES = ("respread", "torch", "transformers", "tokenizers", "trl", "peft", "accelerate", "sentence-transformers")
+PACKAGES = ("respread", "torch", "transformers", "tokenizers", "trl", "peft", "accelerate", "datasets", "sentence-transformers")
 
 
 def versions() -> dict[str, str | None]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from respread.report.figures import pyplot
+from respread.report.figures import pyplot, save_png
 
 METHOD_MARKERS = {"sweep": "o", "logit-bias": "s", "verbalized": "D", "seeded": "^"}
 
@@ -156,11 +156,7 @@ def baselines_rich_table(result: dict) -> Table:
 def plot_pareto(result: dict, path: Path) -> Path | None:
     """Write `pareto_figure` to `path` (PNG); None when there is no task."""
     fig = pareto_figure(result)
-    if fig is None:
-        return None
-    fig.savefig(path, dpi=110)
-    pyplot().close(fig)
-    return path
+    return None if fig is None else save_png(fig, path, dpi=110)
 
 
 def pareto_figure(result: dict):

@@ -8,7 +8,7 @@ from rich.table import Table
 
 from respread.report.decompose import COLUMNS as DECOMPOSE_COLUMNS
 from respread.report.decompose import decompose_rows
-from respread.report.figures import pyplot
+from respread.report.figures import pyplot, save_png
 from respread.report.summary import estimate_text, md_table
 
 # (key, label, scale, digits) per task kind; "correct" means valid for categorical tasks.
@@ -141,11 +141,7 @@ PLOT_PANELS = [
 def plot_compare(result: dict, path: Path) -> Path | None:
     """Write `compare_figure` to `path` (PNG); None when no task has a plotted figure."""
     fig = compare_figure(result)
-    if fig is None:
-        return None
-    fig.savefig(path, dpi=130)
-    pyplot().close(fig)
-    return path
+    return None if fig is None else save_png(fig, path, dpi=130)
 
 
 def compare_figure(result: dict):

@@ -229,6 +229,13 @@ def monitor_footer(curves: dict[str, list[dict]]) -> str:
     return " · ".join(parts) or "no points"
 
 
+def save_png(fig, path: Path, dpi: int = 130) -> Path:
+    """Write `fig` to `path` as PNG and free it."""
+    fig.savefig(path, dpi=dpi)
+    pyplot().close(fig)
+    return path
+
+
 def save_figure(fig, stem: Path) -> tuple[Path, Path, str]:
     """Write `stem`.png and `stem`.svg; return both paths and the SVG markup for inlining in HTML.
 

@@ -9,7 +9,6 @@ the page opens anywhere with no network.
 
 from __future__ import annotations
 
-import html
 import json
 import re
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from urllib.parse import quote
 from respread.errors import RespreadError
 from respread.report import figures as charts
 from respread.report.figures import DumbbellRow, Point
+from respread.report.study import picks as _picks
 
 
 @dataclass
@@ -57,22 +57,13 @@ def read_json(path: Path) -> dict:
 
 
 def read_jsonl(path: Path) -> list[dict]:
+    """The records of a JSONL file respread wrote (a line cut off by kill -9 at the end is skipped)."""
+    from respread.records import iter_records
+
     try:
-        text = path.read_text(encoding="utf-8")
-        lines = text.splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RespreadError(f"{path} is damaged ({exc}); re-run the command that wrote it") from exc
-    rows = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            if number == len(lines) and not text.endswith("\n"):  # cut off by kill -9: the resumed command rewrites it
-                break
-            raise RespreadError(f"{path} line {number} is damaged; re-run the command that wrote it") from None
-    return rows
+        return list(iter_records(path))
+    except OSError as exc:
+        raise RespreadError(f"{path} cannot be read ({exc.strerror or exc}); re-run the command that wrote it") from exc
 
 
 class Builder:
@@ -353,12 +344,6 @@ def _train_meta(record: dict) -> str:
     return " · ".join(parts)
 
 
-def _picks(figures: dict | None) -> str:
-    if not figures or not figures.get("top_valid"):
-        return "—"
-    return ", ".join(f"{a} ({100 * s:.0f}%)" for a, s in figures["top_valid"])
-
-
 def _condition_table(row: dict, conditions: list[str], parse: str) -> Table:
     body = []
     for condition in conditions:
@@ -381,21 +366,12 @@ def _condition_table(row: dict, conditions: list[str], parse: str) -> Table:
 
 
 def capability_table(capability: dict) -> Table:
-    rows = []
-    for name, report in capability.items():
-        def accuracy(part: str) -> str:
-            figures = (report.get(part) or {}).get("accuracy")
-            if not figures:
-                return "not run"
-            return f"{_ci(figures['value'], figures['low'], figures['high'], 100, 1)} (n={report[part]['n']})"
+    from respread.report.study import CAPABILITY_COLUMNS, capability_rows
 
-        kl = report.get("kl")
-        rows.append([name, str(report.get("model")), accuracy("mmlu"), accuracy("gsm8k"),
-                     f"{_ci(kl['mean_kl_nats'], kl['ci_low'], kl['ci_high'], digits=4)} ({kl['n_tokens']} tokens)" if kl else "— (the original)"])
     return Table(
-        "Capability", "MMLU: log-probability choice of A–D; GSM8K: greedy answer; % with exact (Clopper–Pearson) 95% CI; "
-        "KL(original ‖ model) in nats per token on neutral prompts, 95% bootstrap CI over prompts.",
-        ["condition", "model", "MMLU acc % [CI]", "GSM8K acc % [CI]", "KL from original"], rows,
+        "Capability", "MMLU: log-probability choice of A–D; GSM8K: greedy answer; accuracy with its exact (Clopper–Pearson) "
+        "95% CI; KL(original ‖ model) in nats per token on neutral prompts, 95% bootstrap CI over prompts.",
+        ["condition", *CAPABILITY_COLUMNS[1:]], capability_rows(capability),
     )
 
 
@@ -700,5 +676,4 @@ def render(sections: list[Section], inputs: list[Path]) -> str:
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         versions=versions(),
         is_chart=lambda block: isinstance(block, Chart),
-        escape=html.escape,
     )

@@ -12,8 +12,9 @@ def _cell(figures: dict | None) -> str:
     return f"{100 * figures['valid']:.1f}% · {figures['tv_all']:.3f} · {tv_valid}"
 
 
-def _picks(figures: dict | None) -> str:
-    if not figures or not figures["top_valid"]:
+def picks(figures: dict | None) -> str:
+    """Top valid answers with their share of valid replies, e.g. `7 (41%), 3 (12%)`."""
+    if not figures or not figures.get("top_valid"):
         return "—"
     return ", ".join(f"{a} ({100 * s:.0f}%)" for a, s in figures["top_valid"])
 
@@ -30,9 +31,12 @@ def study_rows(result: dict) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def capability_markdown(capability: dict) -> str:
+CAPABILITY_COLUMNS = ["model", "MMLU acc [95% CI]", "GSM8K acc [95% CI]", "KL from original (nats/token)"]
+
+
+def capability_rows(capability: dict) -> list[list[str]]:
     """One row per model: MMLU and GSM8K accuracy with exact 95% CIs, mean KL from the original model."""
-    lines = ["| model | MMLU acc [95% CI] | GSM8K acc [95% CI] | KL from original (nats/token) |", "|---|---|---|---|"]
+    rows = []
     for name, report in capability.items():
         def acc(part: str) -> str:
             figures = (report.get(part) or {}).get("accuracy")
@@ -43,7 +47,13 @@ def capability_markdown(capability: dict) -> str:
 
         kl = report.get("kl")
         kl_cell = f"{kl['mean_kl_nats']:.4f} [{kl['ci_low']:.4f}, {kl['ci_high']:.4f}] ({kl['n_tokens']} tokens)" if kl else "— (the original)"
-        lines.append(f"| {name} | {acc('mmlu')} | {acc('gsm8k')} | {kl_cell} |")
+        rows.append([name, acc("mmlu"), acc("gsm8k"), kl_cell])
+    return rows
+
+
+def capability_markdown(capability: dict) -> str:
+    lines = ["| " + " | ".join(CAPABILITY_COLUMNS) + " |", "|---|---|---|---|"]
+    lines += ["| " + " | ".join(row) + " |" for row in capability_rows(capability)]
     return "\n".join(lines) + "\n"
 
 
@@ -66,7 +76,7 @@ def study_markdown(result: dict) -> str:
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     lines += ["", "## Top-5 valid picks", "", "| task | " + " | ".join(result["conditions"]) + " |", "|" + "---|" * (len(result["conditions"]) + 1)]
     for row in result["table"]:
-        lines.append(f"| {row['task']} | " + " | ".join(_picks(row["conditions"].get(c)) for c in result["conditions"]) + " |")
+        lines.append(f"| {row['task']} | " + " | ".join(picks(row["conditions"].get(c)) for c in result["conditions"]) + " |")
     if result.get("capability"):
         lines += ["", "## Capability", "", capability_markdown(result["capability"])]
     if result.get("monitor_plot"):

@@ -199,14 +199,10 @@ def _capability(config: StudyConfig, out_dir: Path, log: Log) -> dict:
 
 def plot_monitor(out_dir: Path, arms: list[str], trained_task: str | None = None) -> Path | None:
     """The collapse monitor's curves (TV among valid and valid mass vs step), one line per arm."""
-    from respread.report.figures import monitor_figure, monitor_footer, pyplot
+    from respread.report.figures import monitor_figure, monitor_footer, save_png
     from respread.restore.callbacks import read_monitor
 
     curves = {arm: read_monitor(out_dir / f"train-{arm_slug(arm)}") for arm in arms}
     if not any(curves.values()):
         return None
-    fig = monitor_figure(curves, trained_task, footer=monitor_footer(curves))
-    path = out_dir / "monitor.png"
-    fig.savefig(path, dpi=120)
-    pyplot().close(fig)
-    return path
+    return save_png(monitor_figure(curves, trained_task, footer=monitor_footer(curves)), out_dir / "monitor.png", dpi=120)

@@ -31,6 +31,7 @@ from typing import Literal
 
 from respread.errors import RespreadError
 from respread.models import DEFAULT_MODEL, resolve_model
+from respread.provenance import versions
 from respread.records import write_json_atomic
 from respread.restore.rewards import make_reward, parse_reward_spec, resolve_task
 
@@ -150,7 +151,7 @@ def run_train(config: TrainConfig, out_dir: Path, *, resume: bool = False) -> di
         "model_path": load_path,
         "final_model": str(final),
         "seed": config.seed,
-        "versions": _versions(),
+        "versions": versions(),
         "wall_seconds": round(wall, 1),
         "cpu_hours": round((time.process_time() - cpu_started) / 3600, 4),
         "gpu_hours": round(wall * gpus / 3600, 4),
@@ -267,14 +268,3 @@ def _diffuse_trainer(config, task, model, tokenizer, render, max_length: int, ou
         model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=_peft_config(config)
     )
 
-
-def _versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    found = {"python": platform.python_version()}
-    for package in ("respread", "torch", "transformers", "trl", "peft", "accelerate", "datasets"):
-        try:
-            found[package] = version(package)
-        except PackageNotFoundError:
-            found[package] = None
-    return found
