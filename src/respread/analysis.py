@@ -16,7 +16,7 @@ import numpy as np
 from respread.evaluate import EXACT_FILE, SAMPLES_FILE, EvalConfig, settings_digest
 from respread.metrics import categorical as cat
 from respread.metrics.posterior import posterior_figures
-from respread.metrics.uncertainty import bootstrap_ci, chi2_uniformity_pvalue, expected_tv_uniform
+from respread.metrics.uncertainty import bootstrap_ci, chi2_uniformity_pvalue, clopper_pearson, expected_tv_uniform
 from respread.metrics.verifiable import correctness_figures, distinct_answers, path_figures
 from respread.records import iter_records, write_json_atomic
 from respread.tasks import AnswerParser, TaskSpec
@@ -91,12 +91,10 @@ def sampled_metrics(
 
 def _exact_binomial(successes: int, n: int) -> dict:
     """Rate with its Clopper–Pearson 95% interval: unlike a bootstrap, it stays honest at 0 or n successes."""
-    from scipy.stats import binomtest
-
     if n == 0:
         return {"value": float("nan"), "low": float("nan"), "high": float("nan")}
-    interval = binomtest(successes, n).proportion_ci(0.95, method="exact")
-    return {"value": successes / n, "low": float(interval.low), "high": float(interval.high)}
+    low, high = clopper_pearson(successes, n)
+    return {"value": successes / n, "low": low, "high": high}
 
 
 def exact_metrics(probs: dict[str, float], support: frozenset[str], forms: list[str]) -> dict:

@@ -17,6 +17,8 @@ gives that reply.
 from __future__ import annotations
 
 import copy
+import inspect
+from collections import OrderedDict
 import logging
 from typing import Sequence
 
@@ -26,7 +28,8 @@ from respread.models import resolve_model
 
 log = logging.getLogger(__name__)
 
-TREE_NODES = 1024  # trie nodes per forward pass in exact scoring: logits [nodes, vocab] in float32 ≈ 200 MB here
+PREFILL_MEMO = 16  # prompts whose prefill is kept (~2 MB each for a 135M model at 50 tokens)
+TREE_NODES = 256  # trie nodes per forward pass in exact scoring: attention over a pass grows with its square
 
 
 class TransformersBackend:
@@ -58,6 +61,9 @@ class TransformersBackend:
             raise RespreadError(f"cannot load model '{model}': {first_line}") from exc
         self.model.to(device).eval()
         self._setup(device, batch_size, chat_template)
+        # Weights this backend loaded never change, so a prompt's prefill can be reused: exact scoring and
+        # sampling of the same prompt (`eval --exact`) run it once. A `from_loaded` model may be training.
+        self._prefills: OrderedDict | None = OrderedDict()
 
     @classmethod
     def from_loaded(cls, model, tokenizer, *, name: str = "in-memory", batch_size: int = 64) -> "TransformersBackend":
@@ -68,6 +74,7 @@ class TransformersBackend:
         backend = cls.__new__(cls)
         backend.name, backend.model, backend.tokenizer = name, model, tokenizer
         backend._setup(str(next(model.parameters()).device), batch_size, None)
+        backend._prefills = None
         return backend
 
     def _setup(self, device: str, batch_size: int, chat_template: bool | None) -> None:
@@ -75,6 +82,8 @@ class TransformersBackend:
         self.batch_size = batch_size
         self.use_chat_template = bool(self.tokenizer.chat_template) if chat_template is None else chat_template
         self.end_token_ids = self._end_token_ids()
+        # Only the last position's logits are read after a prompt; most causal LMs can skip the others.
+        self._last_logits_only = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(self.model.forward).parameters else {}
         if self.use_chat_template:
             # The token the chat template closes an assistant turn with (e.g. <|im_end|>).
             self.end_of_answer_ids = [self.tokenizer.eos_token_id]
@@ -130,6 +139,24 @@ class TransformersBackend:
                 ids.update(source)
         return ids
 
+    def _prefill(self, prompt_ids: Sequence[int]):
+        """(cache, last logits [1, V]) after the prompt; the cache is the caller's own to extend or reshape."""
+        import torch
+
+        key = tuple(prompt_ids)
+        memo = self._prefills
+        if memo is None or key not in memo:
+            out = self.model(input_ids=torch.tensor([list(prompt_ids)], device=self.device), use_cache=True, **self._last_logits_only)
+            state = (out.past_key_values, out.logits[:, -1, :].float())
+            if memo is None:
+                return state
+            memo[key] = state
+            while len(memo) > PREFILL_MEMO:
+                memo.popitem(last=False)
+        memo.move_to_end(key)
+        cache, logits = memo[key]
+        return copy.deepcopy(cache), logits
+
     # ---------------------------------------------------------------- sampling
     def sample(self, prompt: Prompt, seeds: Sequence[int], params: SamplingParams) -> list[Completion]:
         prompt_ids = self._prompt_ids(prompt)
@@ -180,16 +207,16 @@ class TransformersBackend:
 
         unique = list(dict.fromkeys(tuple(p) for p in row_prompts))
         width = max(len(p) for p in unique)
-        outputs = [self.model(input_ids=torch.tensor([list(p)], device=self.device), use_cache=True) for p in unique]
+        prefills = [self._prefill(p) for p in unique]
         which = torch.tensor([unique.index(tuple(p)) for p in row_prompts], device=self.device)
-        cache = outputs[0].past_key_values
+        cache = prefills[0][0]
         for index, layer in enumerate(cache.layers):
             for name in ("keys", "values"):
                 padded = torch.cat([
-                    F.pad(getattr(out.past_key_values.layers[index], name), (0, 0, width - len(p), 0)) for out, p in zip(outputs, unique)
+                    F.pad(getattr(prompt_cache.layers[index], name), (0, 0, width - len(p), 0)) for (prompt_cache, _), p in zip(prefills, unique)
                 ])
                 setattr(layer, name, padded.index_select(0, which))
-        logits = torch.cat([out.logits[:, -1, :].float() for out in outputs]).index_select(0, which)
+        logits = torch.cat([last for _, last in prefills]).index_select(0, which)
         mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in row_prompts], device=self.device)
         return cache, logits, mask
 
@@ -210,10 +237,9 @@ class TransformersBackend:
                 cache, logits, mask = self._prefill_rows(prompt_ids)
                 positions = torch.tensor([len(p) for p in prompt_ids], device=self.device)
             else:
-                out = self.model(input_ids=torch.tensor([prompt_ids], device=self.device), use_cache=True)
-                cache = out.past_key_values
+                cache, logits = self._prefill(prompt_ids)
                 cache.batch_repeat_interleave(n)
-                logits = out.logits[:, -1, :].float().expand(n, -1)
+                logits = logits.expand(n, -1)
             for step in range(params.max_new_tokens):
                 rows = active.tolist()
                 noise = torch.empty(len(rows), logits.shape[-1])
@@ -299,21 +325,21 @@ class TransformersBackend:
         continuations = self._continuations(prompt_ids, answers)
         scores = [0.0] * len(continuations)
         with torch.inference_mode():
-            out = self.model(input_ids=torch.tensor([prompt_ids], device=self.device), use_cache=True)
-            root = _warped_logprobs(out.logits[:, -1, :].float(), params)[0]
+            prompt_cache, last = self._prefill(prompt_ids)
+            root = _warped_logprobs(last, params)[0]
             group: list[int] = []
             nodes: dict[tuple[int, ...], int] = {}
             for i in sorted(range(len(continuations)), key=lambda i: continuations[i]):  # shared prefixes adjacent
                 prefixes = [tuple(continuations[i][:j]) for j in range(1, len(continuations[i]))]
                 fresh = [p for p in prefixes if p not in nodes]
                 if group and len(nodes) + len(fresh) > TREE_NODES:
-                    self._score_tree(out.past_key_values, len(prompt_ids), root, nodes, group, continuations, scores, params)
+                    self._score_tree(prompt_cache, len(prompt_ids), root, nodes, group, continuations, scores, params)
                     group, nodes = [], {}
                     fresh = prefixes
                 for p in fresh:
                     nodes[p] = len(nodes)
                 group.append(i)
-            self._score_tree(out.past_key_values, len(prompt_ids), root, nodes, group, continuations, scores, params)
+            self._score_tree(prompt_cache, len(prompt_ids), root, nodes, group, continuations, scores, params)
         return scores
 
     def _score_tree(self, prompt_cache, prompt_len: int, root, nodes: dict, group: list[int], continuations, scores: list, params) -> None:
@@ -393,11 +419,10 @@ class TransformersBackend:
         continuations = self._continuations(prompt_ids, answers)
         results: list = []
         with torch.inference_mode():
-            out = self.model(input_ids=torch.tensor([prompt_ids], device=self.device), use_cache=True)
-            first_logits = out.logits[:, -1, :].float()
+            prompt_cache, first_logits = self._prefill(prompt_ids)
             for start in range(0, len(continuations), self.batch_size):
                 chunk = continuations[start : start + self.batch_size]
-                results += per_chunk(chunk, *self._forced_chunk(copy.deepcopy(out.past_key_values), first_logits, chunk))
+                results += per_chunk(chunk, *self._forced_chunk(copy.deepcopy(prompt_cache), first_logits, chunk))
         return results
 
     def _forced_chunk(self, cache, first_logits, chunk: list[list[int]]):

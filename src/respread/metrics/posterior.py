@@ -152,8 +152,6 @@ def posterior_figures(
     >>> f["tv_valid"]["low"], f["entropy_bits"]["high"]
     (0.0, 1.0)
     """
-    from scipy.stats import t as student_t
-
     k = len(support)
     rng = np.random.default_rng(seed)
     answers = [a for a, c in counts.items() if c > 0]
@@ -169,7 +167,7 @@ def posterior_figures(
     if uniformity_pvalue is None:  # a caller that already ran the test passes its p-value
         uniformity_pvalue = chi2_uniformity_pvalue(counts, support, seed=seed)
     uniform_plausible = not uniformity_pvalue < 1 - level  # NaN: plausible
-    z = float(student_t.ppf(0.5 + level / 2, max(replicates - 1, 1)))  # s is itself estimated from few replicates
+    z = float(special.stdtrit(max(replicates - 1, 1), 0.5 + level / 2))  # s is itself estimated from few replicates
     tail = (1 - level) / 2 * 100
     figures = {}
     for name, values in samples.items():

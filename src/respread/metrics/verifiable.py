@@ -36,10 +36,10 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 
 def _binomial_pass_at_k_ci(n: int, c: int, k: int) -> tuple[float, float]:
     """95% CI of 1 − (1 − p)^k from the Clopper–Pearson interval of p: exact, since the map is monotone."""
-    from scipy.stats import binomtest
+    from respread.metrics.uncertainty import clopper_pearson
 
-    interval = binomtest(c, n).proportion_ci(0.95, method="exact")
-    return 1 - (1 - interval.low) ** k, 1 - (1 - interval.high) ** k
+    low, high = clopper_pearson(c, n)
+    return 1 - (1 - low) ** k, 1 - (1 - high) ** k
 
 
 def _prompt_bootstrap(values: np.ndarray, resamples: int, seed: int) -> tuple[float, float]:

@@ -123,12 +123,11 @@ def _mmlu_from_hub(source: str) -> list[MMLUItem]:
 
 
 def _proportion(correct: int, n: int) -> dict[str, float]:
-    """Accuracy k/n with its exact (Clopper–Pearson) 95% interval: the Beta(k, n−k+1) 2.5% and
-    Beta(k+1, n−k) 97.5% quantiles."""
-    from scipy.stats import binomtest
+    """Accuracy k/n with its exact (Clopper–Pearson) 95% interval."""
+    from respread.metrics.uncertainty import clopper_pearson
 
-    ci = binomtest(correct, n).proportion_ci(confidence_level=0.95, method="exact")
-    return {"value": correct / n, "low": float(ci.low), "high": float(ci.high)}
+    low, high = clopper_pearson(correct, n)
+    return {"value": correct / n, "low": low, "high": high}
 
 
 # ---------------------------------------------------------------- model helpers

@@ -102,6 +102,20 @@ def _singular_plural(word: str) -> tuple[str, ...]:
 
 @lru_cache(maxsize=1)
 def _inflect_engine():
+    # inflect wraps its methods in typeguard's @typechecked, which re-parses and recompiles each one from
+    # source at import: 2.3 s of a 2.4 s import here. Those checks only guard argument types, and we pass
+    # plain str words, so inflect is imported with the decorator as the identity.
+    import sys
+
+    if "inflect" not in sys.modules:
+        import typeguard
+
+        checked = typeguard.typechecked
+        typeguard.typechecked = lambda target=None, **_: target if target is not None else (lambda f: f)
+        try:
+            import inflect
+        finally:
+            typeguard.typechecked = checked
     import inflect
 
     return inflect.engine()
