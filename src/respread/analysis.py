@@ -279,7 +279,7 @@ def headline_figures(task_metrics: dict, parse: str) -> dict:
             "entropy_bits": exact["entropy_bits"], "top_valid": exact["top_valid"],
         }
     return {
-        "source": f"sampled n={sampled['n']} ({sampled['n_valid']} valid, {parse})",
+        "source": f"sampled n={sampled['n']} ({sampled['n_valid']} valid, {parse}; plug-in)",
         "valid": sampled["validity"]["value"],
         "valid_ci": [sampled["validity"]["low"], sampled["validity"]["high"]],
         "tv_all": sampled["tv_all"]["value"],
@@ -288,5 +288,6 @@ def headline_figures(task_metrics: dict, parse: str) -> dict:
         "tv_valid_ci": [sampled["tv_valid"]["low"], sampled["tv_valid"]["high"]],
         "floor_tv_valid": sampled["floor_tv_valid"],
         "entropy_bits": sampled["entropy_bits"]["value"],
+        "calibrated": sampled.get("calibrated"),  # the eb-profile estimate beside the plug-in, where computed
         "top_valid": sampled["top_valid"],
     }

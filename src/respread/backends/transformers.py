@@ -29,6 +29,7 @@ from respread.models import resolve_model
 log = logging.getLogger(__name__)
 
 PREFILL_MEMO = 16  # prompts whose prefill is kept (~2 MB each for a 135M model at 50 tokens)
+PREFILL_MEMO_BYTES = 256 * 2**20  # and at most this much KV cache, for large models and long prompts
 TREE_NODES = 256  # trie nodes per forward pass in exact scoring: attention over a pass grows with its square
 
 
@@ -83,7 +84,11 @@ class TransformersBackend:
         self.use_chat_template = bool(self.tokenizer.chat_template) if chat_template is None else chat_template
         self.end_token_ids = self._end_token_ids()
         # Only the last position's logits are read after a prompt; most causal LMs can skip the others.
-        self._last_logits_only = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(self.model.forward).parameters else {}
+        try:
+            keeps = "logits_to_keep" in inspect.signature(self.model.forward).parameters
+        except (TypeError, ValueError):  # a wrapped forward without a readable signature
+            keeps = False
+        self._last_logits_only = {"logits_to_keep": 1} if keeps else {}
         if self.use_chat_template:
             # The token the chat template closes an assistant turn with (e.g. <|im_end|>).
             self.end_of_answer_ids = [self.tokenizer.eos_token_id]
@@ -140,18 +145,20 @@ class TransformersBackend:
         return ids
 
     def _prefill(self, prompt_ids: Sequence[int]):
-        """(cache, last logits [1, V]) after the prompt; the cache is the caller's own to extend or reshape."""
+        """(cache, last logits [1, V]) after the prompt. The cache is the caller's own to extend or reshape;
+        the logits are shared with the memo and read-only."""
         import torch
 
         key = tuple(prompt_ids)
         memo = self._prefills
         if memo is None or key not in memo:
-            out = self.model(input_ids=torch.tensor([list(prompt_ids)], device=self.device), use_cache=True, **self._last_logits_only)
-            state = (out.past_key_values, out.logits[:, -1, :].float())
+            with torch.inference_mode():
+                out = self.model(input_ids=torch.tensor([list(prompt_ids)], device=self.device), use_cache=True, **self._last_logits_only)
+            state = (out.past_key_values, out.logits[:, -1, :].float().clone())  # clone: not a view pinning [1, L, V]
             if memo is None:
                 return state
             memo[key] = state
-            while len(memo) > PREFILL_MEMO:
+            while len(memo) > 1 and (len(memo) > PREFILL_MEMO or sum(_cache_bytes(c) for c, _ in memo.values()) > PREFILL_MEMO_BYTES):
                 memo.popitem(last=False)
         memo.move_to_end(key)
         cache, logits = memo[key]
@@ -448,6 +455,11 @@ class TransformersBackend:
         if full[: len(prompt_ids)] == prompt_ids and len(full) > len(prompt_ids):
             return full[len(prompt_ids) :]
         return self.tokenizer.encode(answer, add_special_tokens=False)
+
+
+def _cache_bytes(cache) -> int:
+    tensors = (getattr(layer, name, None) for layer in getattr(cache, "layers", ()) for name in ("keys", "values"))
+    return sum(t.numel() * t.element_size() for t in tensors if t is not None)
 
 
 def _summed_logprobs(targets, logits, mask, params: SamplingParams) -> list[float]:

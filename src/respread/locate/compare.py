@@ -253,7 +253,7 @@ def stage_figures(task: dict, parse: str) -> dict:
     sampled = task["parse"][parse]
     figures = {
         "kind": "categorical",
-        "source": f"sampled n={sampled['n']}",
+        "source": f"sampled n={sampled['n']}, plug-in",
         "n": sampled["n"],
         "correct": sampled["validity"],
         "tv_valid": sampled["tv_valid"],

@@ -356,13 +356,23 @@ def _condition_table(row: dict, conditions: list[str], parse: str) -> Table:
         body.append([
             condition, f["source"], _ci(f["valid"], *valid_ci, scale=100, digits=1), _ci(f["tv_all"], *all_ci),
             _ci(f["tv_valid"], *tv_ci), "—" if f.get("floor_tv_valid") is None else f"{f['floor_tv_valid']:.3f}",
-            "n/a" if f.get("entropy_bits") is None else f"{f['entropy_bits']:.2f}",
+            "n/a" if f.get("entropy_bits") is None else f"{f['entropy_bits']:.2f}", _calibrated(f.get("calibrated")),
         ])
     title = f"{row['task']} (trained)" if row["trained"] else row["task"]
     return Table(
-        title, f"Per condition; exact rows have no interval; sampled rows: validity Clopper–Pearson, TVs 95% bootstrap; {parse} parse.",
-        ["condition", "figures from", "valid % [CI]", "TV all [CI]", "TV valid [CI]", "floor (TV valid)", "entropy bits"], body,
+        title, f"Per condition; exact rows have no interval; sampled rows: validity Clopper–Pearson, plug-in TVs with their 95% "
+        f"bootstrap (rerun) spread, and the calibrated eb-profile TV among valid with its 95% interval († outside its "
+        f"calibrated regime: fewer valid replies than answers); {parse} parse.",
+        ["condition", "figures from", "valid % [CI]", "TV all [CI]", "TV valid [CI]", "floor (TV valid)", "entropy bits",
+         "calibrated TV valid [CI]"], body,
     )
+
+
+def _calibrated(figures: dict | None) -> str:
+    tv = (figures or {}).get("tv_valid")
+    if not tv or tv.get("value") is None or tv["value"] != tv["value"]:
+        return "—"
+    return _ci(tv["value"], tv["low"], tv["high"]) + ("" if tv.get("calibrated_regime", True) else " †")
 
 
 def capability_table(capability: dict) -> Table:

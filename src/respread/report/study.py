@@ -68,7 +68,9 @@ def study_markdown(result: dict) -> str:
         f"for sampled figures (parse: {config['parse']}); seed {config['seed']}. Wall time {result['wall_seconds']:.0f} s.",
         "",
         "Cells: valid mass · TV to uniform (invalid replies count as off-support) · TV to uniform among valid answers. "
-        "`exact` rows have no sampling error; sampled rows give n and the valid count (CIs in study.json).",
+        "`exact` rows have no sampling error; sampled rows are plug-in figures with their n and valid count (their CIs, "
+        "noise floor and calibrated eb-profile estimate are in study.json): with m valid replies over k answers, the "
+        "plug-in TV among valid is at least 1 − m/k whatever the model does.",
         "",
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),

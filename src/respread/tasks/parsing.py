@@ -107,9 +107,11 @@ def _inflect_engine():
     # plain str words, so inflect is imported with the decorator as the identity.
     import sys
 
-    if "inflect" not in sys.modules:
+    try:
         import typeguard
-
+    except ImportError:  # an inflect without typeguard: nothing to skip
+        typeguard = None
+    if "inflect" not in sys.modules and typeguard is not None:
         checked = typeguard.typechecked
         typeguard.typechecked = lambda target=None, **_: target if target is not None else (lambda f: f)
         try:
