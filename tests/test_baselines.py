@@ -193,3 +193,21 @@ def test_baselines_command_end_to_end_then_resumes_without_work(tmp_path):
     assert second.returncode == 0 and "loading" not in second.stderr
     again = json.loads((out / "baselines.json").read_text())
     assert [c["figures"] for c in again["cells"]] == [c["figures"] for c in result["cells"]]
+
+
+def test_the_sweep_overview_names_the_kind_parse_and_estimator_not_one_cells_valid_count():
+    from respread.report.baselines import sweep_overview
+
+    figures = {"valid": 0.03, "tv_all": 0.99, "tv_valid": 1.0}
+    cells = [
+        {"method": "sweep", "setting": "T=1.0", "figures": {"color": figures | {"source": "sampled n=100 (3 valid, strict; plug-in)"},
+                                                           "card_suit": figures | {"source": "exact"}}},
+        {"method": "sweep", "setting": "T=1.5", "figures": {"color": figures | {"source": "sampled n=100 (7 valid, strict; plug-in)"}}},
+    ]
+    header, rows = sweep_overview({"cells": cells, "per_task": {"color": {}, "card_suit": {}}})
+    assert header[:2] == ["task", "figures from"]
+    assert rows[0][1] == "sampled n=100, strict; plug-in"
+    assert rows[1][1] == "exact" and rows[1][3] == "—"
+    # labels written before the estimator was named still read as before
+    cells[0]["figures"]["color"]["source"] = "sampled n=100 (3 valid, strict)"
+    assert sweep_overview({"cells": cells, "per_task": {"color": {}}})[1][0][1] == "sampled n=100, strict"

@@ -45,7 +45,7 @@ def sweep_overview(result: dict) -> tuple[list[str], list[list[str]]]:
     tasks = list(result["per_task"])
     header = ["task", "figures from"] + [f"{c['setting']}: valid · TV all · TV valid" for c in plain]
     def source(task: str) -> str:  # the kind and n, not one cell's valid count
-        return re.sub(r" \((\d+) valid, (\w+)\)", r", \2", plain[0]["figures"][task]["source"]) if plain else ""
+        return re.sub(r" \(\d+ valid, ([^)]*)\)", r", \1", plain[0]["figures"][task]["source"]) if plain else ""
 
     rows = [[t, source(t)] + [short_cell(c["figures"].get(t)) for c in plain] for t in tasks]
     return header, rows

@@ -372,7 +372,7 @@ def _calibrated(figures: dict | None) -> str:
     tv = (figures or {}).get("tv_valid")
     if not tv or tv.get("value") is None or tv["value"] != tv["value"]:
         return "—"
-    return _ci(tv["value"], tv["low"], tv["high"]) + ("" if tv.get("calibrated_regime", True) else " †")
+    return _ci(tv["value"], tv.get("low"), tv.get("high")) + ("" if tv.get("calibrated_regime", True) else " †")
 
 
 def capability_table(capability: dict) -> Table:
