@@ -144,9 +144,10 @@ class TransformersBackend:
                 ids.update(source)
         return ids
 
-    def _prefill(self, prompt_ids: Sequence[int]):
-        """(cache, last logits [1, V]) after the prompt. The cache is the caller's own to extend or reshape;
-        the logits are shared with the memo and read-only."""
+    def _prefill(self, prompt_ids: Sequence[int], *, writable: bool = True):
+        """(cache, last logits [1, V]) after the prompt. With `writable` the cache is the caller's own to extend
+        or reshape; without, it may be the memo's and must only be read (or deep-copied). The logits are
+        always read-only."""
         import torch
 
         key = tuple(prompt_ids)
@@ -162,7 +163,7 @@ class TransformersBackend:
                 memo.popitem(last=False)
         memo.move_to_end(key)
         cache, logits = memo[key]
-        return copy.deepcopy(cache), logits
+        return (copy.deepcopy(cache) if writable else cache), logits
 
     # ---------------------------------------------------------------- sampling
     def sample(self, prompt: Prompt, seeds: Sequence[int], params: SamplingParams) -> list[Completion]:
@@ -214,7 +215,8 @@ class TransformersBackend:
 
         unique = list(dict.fromkeys(tuple(p) for p in row_prompts))
         width = max(len(p) for p in unique)
-        prefills = [self._prefill(p) for p in unique]
+        # The first cache is rebuilt in place below; the others are only read.
+        prefills = [self._prefill(p, writable=i == 0) for i, p in enumerate(unique)]
         which = torch.tensor([unique.index(tuple(p)) for p in row_prompts], device=self.device)
         cache = prefills[0][0]
         for index, layer in enumerate(cache.layers):
@@ -332,7 +334,7 @@ class TransformersBackend:
         continuations = self._continuations(prompt_ids, answers)
         scores = [0.0] * len(continuations)
         with torch.inference_mode():
-            prompt_cache, last = self._prefill(prompt_ids)
+            prompt_cache, last = self._prefill(prompt_ids, writable=False)  # each pass extends its own copy
             root = _warped_logprobs(last, params)[0]
             group: list[int] = []
             nodes: dict[tuple[int, ...], int] = {}
@@ -426,7 +428,7 @@ class TransformersBackend:
         continuations = self._continuations(prompt_ids, answers)
         results: list = []
         with torch.inference_mode():
-            prompt_cache, first_logits = self._prefill(prompt_ids)
+            prompt_cache, first_logits = self._prefill(prompt_ids, writable=False)  # each chunk extends its own copy
             for start in range(0, len(continuations), self.batch_size):
                 chunk = continuations[start : start + self.batch_size]
                 results += per_chunk(chunk, *self._forced_chunk(copy.deepcopy(prompt_cache), first_logits, chunk))
