@@ -212,15 +212,18 @@ def bench_trie_and_process(backend, model: str) -> None:
     import sys
     import tempfile
 
-    with tempfile.TemporaryDirectory() as out:
-        start = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-m", "respread.cli", "eval", "--tasks", "integer_1_10,integer_1_100,integer_1_1000,card_suit",
-             "--samples", "1", "--exact", "--model", model, "--out", out],
-            check=True, capture_output=True,
-        )
-        print(f"\nwhole process `respread eval --tasks integer_1_10,integer_1_100,integer_1_1000,card_suit --samples 1 --exact`: "
-              f"{time.perf_counter() - start:.1f} s wall (target ≤ 10 s)")
+    walls = []
+    for _ in range(3):  # this shared 2-core machine moves a 10 s process by ±0.5 s from run to run
+        with tempfile.TemporaryDirectory() as out:
+            start = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-m", "respread.cli", "eval", "--tasks", "integer_1_10,integer_1_100,integer_1_1000,card_suit",
+                 "--samples", "1", "--exact", "--model", model, "--out", out],
+                check=True, capture_output=True,
+            )
+            walls.append(time.perf_counter() - start)
+    print(f"\nwhole process `respread eval --tasks integer_1_10,integer_1_100,integer_1_1000,card_suit --samples 1 --exact`, "
+          f"3 runs: {', '.join(f'{w:.1f}' for w in walls)} s wall, median {sorted(walls)[1]:.1f} s (target ≤ 10 s)")
 
 
 def bench_across_prompts(backend) -> None:

@@ -10,6 +10,7 @@ import pytest
 from fakes import FakeBackend
 from typer.testing import CliRunner
 
+from respread.analysis import evaluate_into
 from respread.cli import app
 from respread.evaluate import EvalConfig, run_eval
 from respread.locate.gate import GateConfig, check_runs, holm, parse_max_drop, permutation_pvalue_counts
@@ -59,6 +60,41 @@ def test_exact_distributions_compare_directly(tmp_path):
     assert rows["tv_valid"]["old"]["value"] == pytest.approx(0.0)
     assert rows["tv_valid"]["new"]["value"] == pytest.approx(cat.tv_to_uniform_valid(NARROW, [str(i) for i in range(1, 11)]))
     assert not verdict["passed"]
+
+
+def test_a_folder_with_records_of_other_settings_is_compared_on_its_own_settings_only(tmp_path):
+    """A folder keeps every record written to it; the gate reads what `respread eval` reports for run.json."""
+    task = select_tasks("integer_1_10")[0]
+    edited = task.model_copy(update={"prompts": ["Choose a number from 1 to 10. Reply with the number only."]})
+
+    def run(folder, spec, replies, samples):
+        config = EvalConfig(model="fake", tasks=[spec], samples=samples, exact=True)
+        run_eval(config, tmp_path / folder, lambda: FakeBackend(replies))
+
+    run("old", task, WIDE, 1)
+    run("new", task, NARROW, 1)  # narrower at the task's own prompt ...
+    run("new", edited, WIDE, 1)  # ... wide at an edited prompt, written later into the same folder ...
+    run("new", task, NARROW, 1)  # ... and back: the first records serve again and nothing is rewritten
+    verdict = check_runs(tmp_path / "new", tmp_path / "old", GateConfig(), log=lambda _: None)
+    rows = {r["figure"]: r for r in verdict["figures"]}
+    assert rows["tv_valid"]["new"]["value"] == pytest.approx(cat.tv_to_uniform_valid(NARROW, [str(i) for i in range(1, 11)]))
+    assert not verdict["passed"]
+
+
+def test_a_folder_of_several_calls_is_compared_on_each_tasks_own_samples(tmp_path):
+    def evaluate(replies, samples, tasks="integer_1_10", exact=False):  # as `respread eval`: records, then metrics.json
+        config = EvalConfig(model="fake", tasks=select_tasks(tasks), samples=samples, seed=1, exact=exact)
+        evaluate_into(config, tmp_path / "new", "strict", log=lambda *_: None, backend_factory=lambda: FakeBackend(replies))
+
+    old = _run(tmp_path, "old", WIDE, samples=120)
+    evaluate(NARROW, 120)
+    evaluate(NARROW, 40)  # the folder's last call asks for 40: 40 count, as `eval` reports
+    verdict = check_runs(tmp_path / "new", old, GateConfig(permutations=200), log=lambda _: None)
+    assert {r["source"] for r in verdict["figures"]} == {"sampled n=120/40"}
+    # a later call with another task only: integer_1_10's --samples is no longer on record, and all its 120 count
+    evaluate(WIDE, 1, tasks="card_suit", exact=True)
+    verdict = check_runs(tmp_path / "new", old, GateConfig(permutations=200), log=lambda _: None)
+    assert {r["source"] for r in verdict["figures"] if r["task"] == "integer_1_10"} == {"sampled n=120/120"}
 
 
 def test_cli_exit_codes_and_json_verdict(tmp_path):

@@ -21,7 +21,6 @@ from respread.metrics.verifiable import correctness_figures, distinct_answers, p
 from respread.records import iter_records, write_json_atomic
 from respread.tasks import AnswerParser, TaskSpec
 from respread.tasks.parsing import PARSE_MODES
-from respread.text_analysis import text_task_metrics
 
 NO_ANSWER = "<no answer>"
 OTHER_REPLIES = "<other replies>"
@@ -159,6 +158,32 @@ def task_metrics(task: TaskSpec, texts: list[str], exact: list[dict], *, resampl
     return result
 
 
+def own_records(out_dir: Path, config: EvalConfig) -> tuple[dict[str, list[dict]], dict[str, list[dict]]]:
+    """Sample and exact records of `config` in `out_dir`, by task.
+
+    Only records of this configuration count (same settings digest, sample index below --samples), so
+    a directory that once held a longer run or an edited prompt reports exactly what was asked for.
+    """
+    wanted = {
+        f"{task.name}|p{prompt_index}|{settings_digest(task, prompt_index, config.params_for(task), config)}"
+        for task in config.tasks
+        for prompt_index in range(len(task.prompts))
+    }
+
+    def own(record: dict) -> bool:
+        return f"{record['task']}|p{record['prompt_index']}|{record['key'].rsplit('|', 1)[-1]}" in wanted
+
+    records: dict[str, list[dict]] = defaultdict(list)
+    for record in iter_records(out_dir / SAMPLES_FILE):
+        if own(record) and record["sample"] < config.samples:
+            records[record["task"]].append(record)
+    exact: dict[str, list[dict]] = defaultdict(list)
+    for record in iter_records(out_dir / EXACT_FILE):
+        if own(record):
+            exact[record["task"]].append(record)
+    return records, exact
+
+
 def run_metrics(
     out_dir: Path,
     config: EvalConfig,
@@ -169,26 +194,8 @@ def run_metrics(
     embed_model=None,
     nli_model=None,
 ) -> dict:
-    """Metrics for each task of `config` from the records in `out_dir`.
-
-    Only records of this configuration count (same settings digest, sample index below --samples), so
-    a directory that once held a longer run or an edited prompt reports exactly what was asked for.
-    """
-    wanted: dict[str, TaskSpec] = {}
-    for task in config.tasks:
-        params = config.params_for(task)
-        for prompt_index in range(len(task.prompts)):
-            wanted[f"{task.name}|p{prompt_index}|{settings_digest(task, prompt_index, params, config)}"] = task
-    records: dict[str, list[dict]] = defaultdict(list)
-    for record in iter_records(out_dir / SAMPLES_FILE):
-        digest = record["key"].rsplit("|", 1)[-1]
-        if f"{record['task']}|p{record['prompt_index']}|{digest}" in wanted and record["sample"] < config.samples:
-            records[record["task"]].append(record)
-    exact: dict[str, list[dict]] = defaultdict(list)
-    for record in iter_records(out_dir / EXACT_FILE):
-        digest = record["key"].rsplit("|", 1)[-1]
-        if f"{record['task']}|p{record['prompt_index']}|{digest}" in wanted:
-            exact[record["task"]].append(record)
+    """Metrics for each task of `config` from the records in `out_dir` (only its own: see `own_records`)."""
+    records, exact = own_records(out_dir, config)
     per_task = {}
     for task in config.tasks:
         if not records.get(task.name) and not exact.get(task.name):
@@ -196,6 +203,8 @@ def run_metrics(
         if task.answer_type == "verifiable":
             per_task[task.name] = verifiable_task_metrics(task, records[task.name], resamples=resamples, seed=config.seed)
         elif task.answer_type == "text":
+            from respread.text_analysis import text_task_metrics  # scipy.linalg and the text metrics: only for text tasks
+
             per_task[task.name] = text_task_metrics(
                 task,
                 records[task.name],

@@ -109,9 +109,6 @@ def eval_command(
                 raise RespreadError(f"cannot load NLI model '{nli_model}': {str(exc).strip().splitlines()[0]}") from exc
 
         def backend_factory():
-            from transformers.utils import logging as hf_logging
-
-            hf_logging.disable_progress_bar()  # weight-loading bars would bury respread's own progress
             with console.status(f"loading {model}"):
                 return load_backend(
                     model, engine, device=device, dtype=dtype, batch_size=batch_size, trust_remote_code=trust_remote_code,

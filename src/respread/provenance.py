@@ -7,6 +7,7 @@ killed and resumed adds up the time of every attempt.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -22,13 +23,18 @@ PACKAGES = ("respread", "torch", "transformers", "tokenizers", "trl", "peft", "a
 
 
 def versions() -> dict[str, str | None]:
+    return dict(_installed_versions())
+
+
+@functools.cache  # read once per process: each chunk's record would otherwise scan the installed metadata again
+def _installed_versions() -> tuple[tuple[str, str | None], ...]:
     found: dict[str, str | None] = {"python": platform.python_version()}
     for package in PACKAGES:
         try:
             found[package] = version(package)
         except PackageNotFoundError:
             found[package] = None
-    return found
+    return tuple(found.items())
 
 
 def _sha256(path: Path) -> str:

@@ -488,7 +488,8 @@ def _warped_logprobs(logits, params: SamplingParams):
     if params.temperature == 0:
         greedy = torch.full_like(logits, float("-inf"))
         return greedy.scatter(-1, logits.argmax(-1, keepdim=True), 0.0)
-    logits = logits / params.temperature
+    if params.temperature != 1:  # dividing by 1 would only copy [rows, V]
+        logits = logits / params.temperature
     if params.top_k and params.top_k < logits.shape[-1]:
         kth = torch.topk(logits, params.top_k, dim=-1).values[..., -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
@@ -507,8 +508,10 @@ def _warped_logprobs(logits, params: SamplingParams):
 
 
 def _draw(logits, params: SamplingParams, uniforms):
-    """Gumbel-max draw of one token per row: argmax(log p + Gumbel noise), noise from given uniforms [rows, V]."""
-    import torch
+    """Gumbel-max draw of one token per row: argmax(log p + Gumbel noise), noise from given uniforms [rows, V].
 
-    gumbel = -torch.log(-torch.log(uniforms.clamp_min(1e-20)))
-    return (_warped_logprobs(logits, params) + gumbel).argmax(-1)
+    The uniforms are consumed: the noise −log(−log u) overwrites them, which saves allocating four more [rows, V]
+    tensors per step.
+    """
+    gumbel = uniforms.clamp_min_(1e-20).log_().neg_().log_().neg_()
+    return gumbel.add_(_warped_logprobs(logits, params)).argmax(-1)

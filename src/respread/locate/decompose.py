@@ -32,9 +32,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from respread.errors import RespreadError
-from respread.evaluate import SAMPLES_FILE, read_run_file
 from respread.metrics import lexical
-from respread.records import iter_records
 from respread.tasks import AnswerParser, TaskSpec
 from respread.text_analysis import passes_quality
 
@@ -159,17 +157,12 @@ def _resample(groups: dict[int, list[Output]], rng: np.random.Generator) -> dict
 
 
 def load_run(run_dir: Path) -> tuple[dict[str, TaskSpec], dict[str, list[dict]]]:
-    state = read_run_file(run_dir)
-    tasks = {name: TaskSpec.model_validate(spec) for name, spec in state.get("tasks", {}).items()}
-    records: dict[str, list[dict]] = {}
-    for record in iter_records(run_dir / SAMPLES_FILE):
-        task = tasks.get(record["task"])
-        # Only replies to the task's current prompts: a rerun with other prompts (another GSM8K subset)
-        # leaves the old records in the file, and their references would not match.
-        if task is None or record["prompt_index"] >= len(task.prompts) or record.get("prompt", task.prompts[record["prompt_index"]]) != task.prompts[record["prompt_index"]]:
-            continue
-        records.setdefault(record["task"], []).append(record)
-    return tasks, records
+    """A run's tasks and its own sample records: a rerun with other prompts (another GSM8K subset) leaves the
+    old records in the file, and their references would not match (`gate.own_run` says which count)."""
+    from respread.locate.gate import own_run
+
+    tasks, records, _ = own_run(run_dir)
+    return tasks, {name: found for name, found in records.items() if found}
 
 
 def decompose_runs(

@@ -33,10 +33,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from respread.analysis import exact_metrics, jsonable, parsed_answers, pooled_exact
+from respread.analysis import exact_metrics, jsonable, own_records, parsed_answers, pooled_exact
 from respread.errors import RespreadError
 from respread.evaluate import EXACT_FILE, read_run_file
-from respread.locate.decompose import load_run
 from respread.metrics import categorical as cat
 from respread.metrics import lexical
 from respread.metrics.posterior import posterior_figures
@@ -45,6 +44,7 @@ from respread.tasks import AnswerParser, TaskSpec
 
 FIGURES = ("tv_all", "tv_valid", "entropy", "distinct", "ead", "distinct_2")
 DEFAULT_MAX_DROP = 0.05
+UNCAPPED = 2**62  # a --samples no run reaches: every sample index counts
 
 
 @dataclass
@@ -255,12 +255,39 @@ def _row(task: str, figure: str, old: dict, new: dict, sign: int, p: float | Non
 
 
 # ---------------------------------------------------------------- the gate
-def _exact_figures(run_dir: Path, task: TaskSpec) -> dict | None:
-    records = [r for r in iter_records(run_dir / EXACT_FILE) if r["task"] == task.name and r["prompt_index"] < len(task.prompts)]
-    if {r["prompt_index"] for r in records} != set(range(len(task.prompts))):
+def own_run(run_dir: Path) -> tuple[dict[str, TaskSpec], dict[str, list[dict]], dict[str, list[dict]]]:
+    """A run's tasks, and the sample and exact records by task that its own settings (run.json) report.
+
+    A folder keeps every record written to it; `respread eval` reports only those of its settings digest
+    (`analysis.own_records`) and, for the tasks of its last call (`metrics.json`), its --samples. The gate
+    compares the same ones. Tasks run into the folder by earlier calls keep all their records of that digest.
+    """
+    state = read_run_file(run_dir)
+    if not state.get("tasks"):
+        return {}, {}, {}
+    config = config_like(run_dir, state.get("identity", {}).get("model", ""), samples=UNCAPPED)
+    records, exact = own_records(run_dir, config)
+    last_call = _last_call_samples(run_dir)
+    for name, cap in last_call.items():
+        if name in records:
+            records[name] = [r for r in records[name] if r["sample"] < cap]
+    return {task.name: task for task in config.tasks}, records, exact
+
+
+def _last_call_samples(run_dir: Path) -> dict[str, int]:
+    """--samples of the last `respread eval` into the folder, for the tasks it ran (from its metrics.json)."""
+    try:
+        metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+        return {name: int(metrics["samples_per_prompt"]) for name in metrics.get("tasks", {})}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}  # no finished call yet, or a file from elsewhere: every sample of the settings counts
+
+
+def _exact_figures(records: list[dict], task: TaskSpec) -> dict | None:
+    by_prompt = {r["prompt_index"]: r for r in records}  # one per prompt: the digest names its settings
+    if set(by_prompt) != set(range(len(task.prompts))):
         return None
-    latest = {r["prompt_index"]: r for r in records}  # several settings may share a folder's file; identity keeps one
-    return exact_metrics(pooled_exact(list(latest.values())), frozenset(AnswerParser(task).support), records[0]["forms"])
+    return exact_metrics(pooled_exact(list(by_prompt.values())), frozenset(AnswerParser(task).support), records[0]["forms"])
 
 
 def settings_differences(old_dir: Path, new_dir: Path) -> list[str]:
@@ -273,8 +300,8 @@ def settings_differences(old_dir: Path, new_dir: Path) -> list[str]:
 
 def check_runs(new_dir: Path, old_dir: Path, config: GateConfig, log: Callable[[str], None] = print) -> dict:
     """Compare every task both runs hold; return the verdict (see the module doc for the rule)."""
-    old_tasks, old_records = load_run(old_dir)
-    new_tasks, new_records = load_run(new_dir)
+    old_tasks, old_records, old_exact_records = own_run(old_dir)
+    new_tasks, new_records, new_exact_records = own_run(new_dir)
     shared = [name for name in old_tasks if name in new_tasks]
     if config.tasks:
         missing = [t for t in config.tasks if t not in shared]
@@ -290,7 +317,8 @@ def check_runs(new_dir: Path, old_dir: Path, config: GateConfig, log: Callable[[
             continue
         log(f"[check] {name}")
         if old_task.is_categorical:
-            old_exact, new_exact = _exact_figures(old_dir, old_task), _exact_figures(new_dir, new_task)
+            old_exact = _exact_figures(old_exact_records.get(name, []), old_task)
+            new_exact = _exact_figures(new_exact_records.get(name, []), new_task)
             if old_exact and new_exact:
                 rows += _exact_rows(name, old_exact, new_exact, len(AnswerParser(old_task).support))
                 continue
@@ -332,8 +360,11 @@ def write_verdict(verdict: dict, path: Path) -> None:
     path.write_text(json.dumps(jsonable(verdict), indent=2) + "\n", encoding="utf-8")
 
 
-def config_like(old_dir: Path, model: str):
-    """The `EvalConfig` that re-runs `old_dir`'s tasks and settings with another model (seed kept)."""
+def config_like(old_dir: Path, model: str, *, samples: int | None = None):
+    """The `EvalConfig` that re-runs `old_dir`'s tasks and settings with another model (seed kept).
+
+    `samples`: per prompt; by default the old run's last --samples (or its highest sample index + 1).
+    """
     from respread.evaluate import SAMPLES_FILE, EvalConfig
 
     state = read_run_file(old_dir)
@@ -342,9 +373,9 @@ def config_like(old_dir: Path, model: str):
     if not tasks:
         raise RespreadError(f"{old_dir} holds no tasks to re-run")
     metrics_file = old_dir / "metrics.json"
-    if metrics_file.is_file():
+    if samples is None and metrics_file.is_file():
         samples = int(json.loads(metrics_file.read_text(encoding="utf-8"))["samples_per_prompt"])
-    else:
+    elif samples is None:
         samples = 1 + max((r["sample"] for r in iter_records(old_dir / SAMPLES_FILE)), default=0)
     sampling = identity.get("sampling", {})
     return EvalConfig(
@@ -355,7 +386,8 @@ def config_like(old_dir: Path, model: str):
         top_p=sampling.get("top_p", 1.0),
         top_k=sampling.get("top_k", 0),
         min_p=sampling.get("min_p", 0.0),
-        logit_bias=tuple((int(token), float(bias)) for token, bias in sampling.get("logit_bias", {}).items()),
+        # as stored: an int bias written as 2 must stay 2, not 2.0, or the settings digest would differ
+        logit_bias=tuple((int(token), bias) for token, bias in sampling.get("logit_bias", {}).items()),
         max_new_tokens=identity.get("max_new_tokens"),
         seed=identity.get("seed", 0),
         cot=identity.get("cot", "task"),  # re-applying a format to tasks already in it changes nothing

@@ -21,8 +21,10 @@ Every draw gives the k rates, hence p, and
 with r ~ Beta(n_off + ½, n_valid + ½) the off-support (invalid) share (Jeffreys). Ĝ's own uncertainty is
 carried by refitting it on `refits` bootstrap resamples of the k answers' counts (each refit keeps a 1/k
 share spread over the whole grid so that every observed count stays possible). The estimate is the mean
-of the draws and the interval their central 95%, with one boundary rule: when Pearson's χ² test does not
-reject uniformity at 5%, the interval is extended to TV = 0 (entropy log₂ k), which a continuous posterior
+of the draws. The interval starts from the draws' central 95% and is widened by the sampling noise and
+the bootstrap bias of the estimate, and where replies are many per answer by the Jeffreys posterior
+(`posterior_figures` gives the formula), with one boundary rule: when Pearson's χ² test does not reject
+uniformity at 5%, the interval is extended to TV = 0 (entropy log₂ k), which a continuous posterior
 never reaches exactly. How often the interval holds the truth over true distributions from uniform to a
 near point mass is measured by `benchmarks/bench_ci_coverage.py` (BENCHMARKS.md), and `valid_regime`
 names where that benchmark found it holds: that, not the construction, is what licenses "95%".
@@ -37,11 +39,12 @@ from scipy import special
 
 from respread.metrics.uncertainty import chi2_uniformity_pvalue
 
-__all__ = ["posterior_figures", "posterior_draws", "fit_mixing", "in_calibrated_regime", "ESTIMATOR"]
+__all__ = ["posterior_figures", "posterior_draws", "jeffreys_draws", "fit_mixing", "in_calibrated_regime", "ESTIMATOR"]
 
 ESTIMATOR = "eb-profile"
 GRID_POINTS = 120
 FREQUENT = 10  # answers seen more often than this: own Gamma(c) rate (mean c), the data outweigh any prior
+JEFFREYS_PER_ANSWER = 5  # from n_valid ≥ 5k the Jeffreys posterior's k/2 pseudo-replies are ≤ 10% of the data
 
 
 def in_calibrated_regime(n_valid: int, k: int) -> bool:
@@ -72,13 +75,24 @@ def fit_mixing(values: np.ndarray, multiplicity: np.ndarray, grid: np.ndarray, *
     """
     log_lik = special.xlogy(values[:, None], grid[None, :]) - grid[None, :] - special.gammaln(values + 1)[:, None]
     lik = np.exp(log_lik - log_lik.max(axis=1, keepdims=True))  # a per-value scale cancels in EM
-    multiplicity = np.atleast_2d(multiplicity)
+    multiplicity = np.ascontiguousarray(np.atleast_2d(multiplicity), dtype=float)  # the buffers below copy its layout
     weights = np.full((len(multiplicity), len(grid)), 1.0 / len(grid))
     total = multiplicity.sum(axis=1, keepdims=True)
+    # The arrays are small and the loop runs 300 times per fit, so numpy's per-call cost dominates: every
+    # step writes into buffers made once. A value absent from a bootstrap profile may have lost all its grid
+    # mass: its ratio stays 0 (the buffer's zero, never written where the multiplicity is 0) instead of 0/0.
+    seen = multiplicity > 0
+    ratio = np.zeros_like(multiplicity)
+    mixture = np.empty_like(multiplicity)
+    update = np.empty_like(weights)
+    lik_t = lik.T
     for _ in range(iterations):
-        # a value absent from a bootstrap profile may have lost all its grid mass: 0/0 there reads 0
-        ratio = np.divide(multiplicity, np.maximum(weights @ lik.T, 1e-300), out=np.zeros_like(multiplicity), where=multiplicity > 0)
-        weights = weights * (ratio @ lik) / total
+        np.matmul(weights, lik_t, out=mixture)
+        np.maximum(mixture, 1e-300, out=mixture)
+        np.divide(multiplicity, mixture, out=ratio, where=seen)
+        np.matmul(ratio, lik, out=update)
+        weights *= update
+        weights /= total
     return weights
 
 
@@ -91,13 +105,21 @@ def posterior_draws(
     return _draws(valid_counts, n_off, len(support), np.random.default_rng(seed), draws, refits)
 
 
-def _draws(valid_counts: np.ndarray, n_off: float, k: int, rng: np.random.Generator, draws: int, refits: int) -> dict[str, np.ndarray]:
+def _draws(
+    valid_counts: np.ndarray, n_off: float, k: int, rng: np.random.Generator, draws: int, refits: int, fits: dict | None = None
+) -> dict[str, np.ndarray]:
+    """`fits` memoises `fit_mixing` by its inputs: bootstrap replicates of a few replies often repeat a profile."""
     valid_counts = valid_counts[valid_counts > 0]
     n_valid = float(valid_counts.sum())
     values, multiplicity = _profile(valid_counts, k)
     grid = _rate_grid(values, n_valid, k)
     resampled = rng.multinomial(k, multiplicity / k, size=refits).astype(float)
-    weights = fit_mixing(values, np.vstack([multiplicity, resampled]), grid)[1:]
+    profiles = np.vstack([multiplicity, resampled])
+    fits = {} if fits is None else fits
+    key = (values.tobytes(), profiles.shape, profiles.tobytes(), grid.tobytes())
+    if key not in fits:
+        fits[key] = fit_mixing(values, profiles, grid)
+    weights = fits[key][1:]
     weights = (1 - 1 / k) * weights + (1 / k) / len(grid)
     rare = values <= FREQUENT
     log_lik = special.xlogy(values[rare, None], grid[None, :]) - grid[None, :]
@@ -130,6 +152,21 @@ def _draws(valid_counts: np.ndarray, n_off: float, k: int, rng: np.random.Genera
     return {"tv_all": tv_all, "tv_valid": tv_valid, "entropy_bits": entropy_bits}
 
 
+def jeffreys_draws(valid_counts: np.ndarray, n_off: float, k: int, rng: np.random.Generator, draws: int) -> dict[str, np.ndarray]:
+    """Draws of TV_all, TV_valid and H (bits) under p ~ Dirichlet(c + ½) over the k answers (unseen: c = 0)
+    and r ~ Beta(n_off + ½, n_valid + ½), in chunks so that draws × k stays small."""
+    alpha = np.r_[valid_counts, np.zeros(k - len(valid_counts))] + 0.5
+    out = {"tv_all": [], "tv_valid": [], "entropy_bits": []}
+    chunk = max(1, min(draws, 2**20 // k))
+    for start in range(0, draws, chunk):
+        p = rng.dirichlet(alpha, size=min(chunk, draws - start))
+        off_share = rng.beta(n_off + 0.5, float(valid_counts.sum()) + 0.5, size=len(p))[:, None]
+        out["tv_valid"].append(0.5 * np.abs(p - 1 / k).sum(axis=1))
+        out["tv_all"].append(0.5 * (np.abs((1 - off_share) * p - 1 / k).sum(axis=1) + off_share[:, 0]))
+        out["entropy_bits"].append(-special.xlogy(p, p).sum(axis=1) / np.log(2))
+    return {name: np.concatenate(parts) for name, parts in out.items()}
+
+
 def posterior_figures(
     counts: Mapping[str, float],
     support: Collection[str],
@@ -142,11 +179,20 @@ def posterior_figures(
 ) -> dict[str, dict]:
     """Mean of the draws and an interval for TV_all, TV_valid and entropy (bits); see the module doc.
 
-    interval = [min(q_lo, m − t·s), max(q_hi, m + t·s)]: q the central `level` quantiles of the draws,
-    m their mean, s the standard deviation of m over `replicates` bootstrap resamples of the n replies,
-    t Student's quantile with replicates − 1 degrees of freedom.
-    The draws carry the uncertainty about how the mass is spread given the profile; s carries the
-    sampling noise of the profile itself, which the empirical-Bayes posterior alone understates.
+    interval = [min(q_lo, m − t·s, j_lo) − max(b, 0), max(q_hi, m + t·s, j_hi) + max(−b, 0)], where
+    - q are the central `level` quantiles of the draws and m their mean (the estimate);
+    - s is the standard deviation of m* over `replicates` bootstrap resamples of the n replies (m* the
+      estimate from one resample) and t Student's quantile with replicates − 1 degrees of freedom;
+    - b = mean(m*) − m, the bootstrap estimate of m's bias;
+    - j are the central quantiles of the Jeffreys posterior (`jeffreys_draws`), only where
+      n_valid ≥ 5k (elsewhere j_lo = +∞, j_hi = −∞).
+    The draws carry the uncertainty about how the mass is spread given the profile. s carries the
+    sampling noise of the profile itself, which the empirical-Bayes posterior alone understates. b widens
+    the side the truth lies on when m is biased; m itself is not shifted, because resamples of n replies
+    hold fewer distinct answers than the truth, and where unseen answers matter |b| overstated the bias
+    2–4× in the benchmark cells checked. j covers few answers seen many times: the empirical-Bayes law is
+    learnt from k units, too few to be trusted at k = 4 or 10. Coverage with and without b and j:
+    BENCHMARKS.md.
 
     >>> f = posterior_figures({"a": 500, "b": 500}, {"a", "b"})
     >>> f["tv_valid"]["low"], f["entropy_bits"]["high"]
@@ -160,10 +206,15 @@ def posterior_figures(
     samples = _draws(observed[valid], float(observed[~valid].sum()), k, rng, draws, 40)
     means = {name: [] for name in samples}
     n = int(round(observed.sum()))
+    fits: dict = {}
     for replies in rng.multinomial(n, observed / observed.sum(), size=replicates) if n else []:
-        for name, values in _draws(replies[valid].astype(float), float(replies[~valid].sum()), k, rng, 100, 4).items():
+        for name, values in _draws(replies[valid].astype(float), float(replies[~valid].sum()), k, rng, 100, 4, fits).items():
             means[name].append(np.mean(values))
-    regime = in_calibrated_regime(int(observed[valid].sum()), k)
+    n_valid = int(observed[valid].sum())
+    regime = in_calibrated_regime(n_valid, k)
+    jeffreys = None
+    if n_valid >= JEFFREYS_PER_ANSWER * k:  # its own generator: the estimate and its other terms stay as they were
+        jeffreys = jeffreys_draws(observed[valid], float(observed[~valid].sum()), k, np.random.default_rng([seed, 1]), draws)
     if uniformity_pvalue is None:  # a caller that already ran the test passes its p-value
         uniformity_pvalue = chi2_uniformity_pvalue(counts, support, seed=seed)
     uniform_plausible = not uniformity_pvalue < 1 - level  # NaN: plausible
@@ -176,8 +227,14 @@ def posterior_figures(
             continue
         mean = float(values.mean())
         spread = float(np.nanstd(means[name], ddof=1)) if len(means[name]) > 1 else 0.0
+        bias = float(np.nanmean(means[name]) - mean) if means[name] else 0.0
+        bias = bias if np.isfinite(bias) else 0.0
         low, high = (float(v) for v in np.percentile(values, [tail, 100 - tail]))
         low, high = min(low, mean - z * spread), max(high, mean + z * spread)
+        if jeffreys is not None:
+            j_low, j_high = (float(v) for v in np.percentile(jeffreys[name], [tail, 100 - tail]))
+            low, high = min(low, j_low), max(high, j_high)
+        low, high = low - max(bias, 0.0), high + max(-bias, 0.0)
         if name == "entropy_bits":
             low, high = max(low, 0.0), min(high, float(np.log2(k)))
             high = float(np.log2(k)) if uniform_plausible else high

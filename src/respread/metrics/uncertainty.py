@@ -115,6 +115,17 @@ def chi2_uniformity_pvalue(
         return float(special.chdtrc(k - 1, statistic))
     observed_sum_sq = float(np.sum(valid_counts**2))
     rng = np.random.default_rng(seed)
-    draws = rng.integers(0, k, size=(simulations, m))
-    sums = np.array([np.sum(np.unique(row, return_counts=True)[1] ** 2) for row in draws], dtype=float)
+    rows = max(1, 2**22 // m)  # simulations per block: a few arrays of 32 MB, whatever m is
+    sums = np.concatenate([_sums_of_squared_counts(rng.integers(0, k, size=(min(rows, simulations - start), m)))
+                           for start in range(0, simulations, rows)])
     return float((1 + np.sum(sums >= observed_sum_sq - 1e-9)) / (simulations + 1))
+
+
+def _sums_of_squared_counts(draws: np.ndarray) -> np.ndarray:
+    """Σ c² per row of answer draws, from the runs of the sorted rows: a run starts where the value changes
+    or a row begins, and each run's length is one answer's count."""
+    draws = np.sort(draws, axis=1)
+    starts = np.ones(draws.shape, dtype=bool)
+    starts[:, 1:] = draws[:, 1:] != draws[:, :-1]
+    run_lengths = np.bincount(np.cumsum(starts.ravel()) - 1)
+    return np.bincount(np.flatnonzero(starts.ravel()) // draws.shape[1], weights=run_lengths.astype(float) ** 2, minlength=len(draws))
