@@ -10,7 +10,7 @@ n = 50, 200, 1000, it draws n replies `trials` times and counts how often each i
 Also the mean of each point estimate against the truth (bias), for TV among valid answers, entropy
 (bits), and TV over all replies when half of the replies are invalid (off-support).
 
-Run: python benchmarks/bench_ci_coverage.py [trials]     (default 200: about 55 minutes on 2 cores; 50: 14)
+Run: python benchmarks/bench_ci_coverage.py [trials]     (default 200: about 36 minutes on 2 cores; 50: 9)
      python benchmarks/bench_ci_coverage.py [trials] --small-support     (k = 4 and 10, replies piled on one answer)
 """
 

@@ -69,3 +69,30 @@ def test_a_dictionary_sized_support_is_quick():
     assert time.perf_counter() - started < 5
     assert 0 < figures["tv_valid"]["value"] <= 1.0
     assert figures["tv_valid"]["calibrated_regime"] is False  # 45 replies over 234,450 answers
+
+
+def test_replies_piled_on_one_answer_of_a_small_support_are_covered():
+    """0.97 on one of 10 answers, n = 50: the empirical-Bayes law alone, learnt from 10 answers, covered 72%
+    of 50 trials in the benchmark; with the Jeffreys term the interval holds the truth in nearly all."""
+    probs = np.r_[0.97, np.full(9, 0.03 / 9)]
+    support = frozenset(LABELS[:10])
+    true_tv, true_h = 0.5 * np.abs(probs - 0.1).sum(), float(-(probs * np.log2(probs)).sum())
+    held = {"tv_valid": 0, "entropy_bits": 0}
+    for seed in range(40):
+        figures = posterior_figures(_sample(probs, 50, seed), support, seed=seed)
+        held["tv_valid"] += figures["tv_valid"]["low"] <= true_tv <= figures["tv_valid"]["high"]
+        held["entropy_bits"] += figures["entropy_bits"]["low"] <= true_h <= figures["entropy_bits"]["high"]
+    assert held["tv_valid"] >= 36 and held["entropy_bits"] >= 36, held
+
+
+def test_the_widening_moves_the_interval_not_the_estimate():
+    from respread.metrics.posterior import posterior_draws
+
+    counts = _sample(np.r_[0.9, np.full(9, 0.1 / 9)], 200, 3)  # 20 replies per answer: the Jeffreys term applies
+    support = frozenset(LABELS[:10])
+    figures = posterior_figures(counts, support, seed=3)
+    draws = posterior_draws(counts, support, seed=3)
+    for name in ("tv_valid", "entropy_bits"):
+        low, high = np.percentile(draws[name], [2.5, 97.5])
+        assert figures[name]["value"] == pytest.approx(float(np.mean(draws[name])), rel=1e-12)
+        assert figures[name]["low"] <= low and figures[name]["high"] >= high

@@ -102,23 +102,28 @@ def load_backend(model: str, engine: str = "transformers", **options) -> Backend
         from respread.backends.openai_http import OpenAIBackend
 
         return OpenAIBackend(model, **{k: v for k, v in options.items() if k in HTTP_OPTIONS})
-    if engine not in ("transformers", "vllm"):
-        raise RespreadError(f"unknown backend engine '{engine}'; available: transformers, vllm (and openai:NAME models)")
-    from transformers.utils import logging as hf_logging
-
-    # Weight-loading bars would bury respread's own progress; this turns them off for the whole process.
-    hf_logging.disable_progress_bar()
     if engine == "vllm":  # not under a paused collector: vLLM may fork its engine, and a child would keep it paused
         from respread.backends.vllm import VLLMBackend
 
+        _quiet_weight_loading()
         return VLLMBackend(model, **{k: v for k, v in options.items() if k in VLLM_OPTIONS})
+    if engine != "transformers":
+        raise RespreadError(f"unknown backend engine '{engine}'; available: transformers, vllm (and openai:NAME models)")
     options = {k: v for k, v in options.items() if k not in HTTP_OPTIONS}
     with _collector_paused() as loaded:
         from respread.backends.transformers import TransformersBackend
 
+        _quiet_weight_loading()
         backend = TransformersBackend(model, **options)
         loaded()
     return backend
+
+
+def _quiet_weight_loading() -> None:
+    """Weight-loading bars would bury respread's own progress; this turns them off for the whole process."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
 
 
 _first_load_frozen = False

@@ -26,8 +26,8 @@ the bootstrap bias of the estimate, and where replies are many per answer by the
 (`posterior_figures` gives the formula), with one boundary rule: when Pearson's χ² test does not reject
 uniformity at 5%, the interval is extended to TV = 0 (entropy log₂ k), which a continuous posterior
 never reaches exactly. How often the interval holds the truth over true distributions from uniform to a
-near point mass is measured by `benchmarks/bench_ci_coverage.py` (BENCHMARKS.md), and `valid_regime`
-names where that benchmark found it holds: that, not the construction, is what licenses "95%".
+near point mass is measured by `benchmarks/bench_ci_coverage.py` (BENCHMARKS.md), and
+`in_calibrated_regime` names where that benchmark found it holds: that, not the construction, licenses "95%".
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def posterior_draws(
 def _draws(
     valid_counts: np.ndarray, n_off: float, k: int, rng: np.random.Generator, draws: int, refits: int, fits: dict | None = None
 ) -> dict[str, np.ndarray]:
-    """`fits` memoises `fit_mixing` by its inputs: bootstrap replicates of a few replies often repeat a profile."""
+    """`fits` memoises `fit_mixing` by its inputs: bootstrap replicates with no valid reply all repeat them."""
     valid_counts = valid_counts[valid_counts > 0]
     n_valid = float(valid_counts.sum())
     values, multiplicity = _profile(valid_counts, k)
@@ -188,9 +188,8 @@ def posterior_figures(
       n_valid ≥ 5k (elsewhere j_lo = +∞, j_hi = −∞).
     The draws carry the uncertainty about how the mass is spread given the profile. s carries the
     sampling noise of the profile itself, which the empirical-Bayes posterior alone understates. b widens
-    the side the truth lies on when m is biased; m itself is not shifted, because resamples of n replies
-    hold fewer distinct answers than the truth, and where unseen answers matter |b| overstated the bias
-    2–4× in the benchmark cells checked. j covers few answers seen many times: the empirical-Bayes law is
+    the side the truth lies on when m is biased. m itself is not shifted: resamples of n replies hold fewer
+    distinct answers than the truth, so where unseen answers matter b overstates the bias. j covers few answers seen many times: the empirical-Bayes law is
     learnt from k units, too few to be trusted at k = 4 or 10. Coverage with and without b and j:
     BENCHMARKS.md.
 
@@ -214,7 +213,9 @@ def posterior_figures(
     regime = in_calibrated_regime(n_valid, k)
     jeffreys = None
     if n_valid >= JEFFREYS_PER_ANSWER * k:  # its own generator: the estimate and its other terms stay as they were
-        jeffreys = jeffreys_draws(observed[valid], float(observed[~valid].sum()), k, np.random.default_rng([seed, 1]), draws)
+        jeffreys = jeffreys_draws(  # draws × k capped: a support of 100k answers would otherwise cost seconds
+            observed[valid], float(observed[~valid].sum()), k, np.random.default_rng([seed, 1]), min(draws, max(200, 20_000_000 // k))
+        )
     if uniformity_pvalue is None:  # a caller that already ran the test passes its p-value
         uniformity_pvalue = chi2_uniformity_pvalue(counts, support, seed=seed)
     uniform_plausible = not uniformity_pvalue < 1 - level  # NaN: plausible
