@@ -238,7 +238,8 @@ def check_command(
     markdown_out: Optional[Path] = typer.Option(None, "--markdown", help="Write the table here as Markdown."),
 ) -> None:
     """Gate: exit 1 when diversity dropped from OLD to NEW beyond --max-drop with significance; 0 when not."""
-    from respread.locate.gate import GateConfig, check_runs, config_like, parse_max_drop, write_verdict
+    from respread.analysis import config_like
+    from respread.locate.gate import GateConfig, check_runs, parse_max_drop, write_verdict
     from respread.report.gate import gate_markdown, gate_rich_table, gate_summary
 
     log = lambda message: err_console.print(message, markup=False, highlight=False, soft_wrap=True)  # noqa: E731

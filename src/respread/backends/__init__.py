@@ -110,12 +110,12 @@ def load_backend(model: str, engine: str = "transformers", **options) -> Backend
     if engine != "transformers":
         raise RespreadError(f"unknown backend engine '{engine}'; available: transformers, vllm (and openai:NAME models)")
     options = {k: v for k, v in options.items() if k not in HTTP_OPTIONS}
-    with _collector_paused() as loaded:
+    with _collector_paused():  # transformers is first imported here too
         from respread.backends.transformers import TransformersBackend
 
         _quiet_weight_loading()
         backend = TransformersBackend(model, **options)
-        loaded()
+    _freeze_first_load()
     return backend
 
 
@@ -126,35 +126,38 @@ def _quiet_weight_loading() -> None:
     hf_logging.disable_progress_bar()
 
 
-_first_load_frozen = False
-
-
 @contextmanager
 def _collector_paused():
     """Loading the first model makes ~700k objects (torch's and transformers' modules and classes) that live as
-    long as the process. The cyclic collector would walk that growing heap again and again while it is made,
-    and at every full collection after: 0.79 s of the exact-mode eval's time here (counted by gc.callbacks).
-    So it pauses while a model loads. Once the first load succeeds (the caller calls what this yields), one
-    young-generation collection clears the load's garbage and everything still alive is frozen, never walked
-    again: 0.29 s in all, that collection included. Later loads only pause, since what is alive then (results,
-    caches) may still become garbage. `tests/test_model_slow.py` checks that a model is still freed when its
-    backend goes."""
-    global _first_load_frozen
-    succeeded = []
+    long as the process. The cyclic collector would walk that growing heap again and again while it is made
+    (and at every full collection after: see `_freeze_first_load`), so it pauses while a model loads."""
     if not gc.isenabled():
-        yield lambda: None
+        yield
         return
     gc.disable()
     try:
-        yield lambda: succeeded.append(True)
+        yield
     finally:
-        if succeeded and not _first_load_frozen:
-            # Garbage first: a frozen cycle is never collected, and the load leaves cycles of frames (from
-            # exceptions raised and caught inside it) whose locals hold the backend being built.
-            gc.collect(0)
-            gc.freeze()
-            _first_load_frozen = True
         gc.enable()
+
+
+_first_load_frozen = False
+
+
+def _freeze_first_load() -> None:
+    """After the process's first load, clear its garbage and freeze what is left: never walked again.
+
+    Collections walking the load's objects took 0.62 s of the exact-mode eval here, 0.20–0.22 s with this, the
+    young-generation collection included (`benchmarks/profile_exact_process.py --collector`). Garbage goes first because a
+    frozen cycle is never collected, and the load leaves cycles of frames (from exceptions raised and caught
+    inside it) whose locals hold the backend. Later loads are not frozen, since what is alive then (results,
+    caches) may still become garbage. `tests/test_model_slow.py` checks that a model is still freed when its
+    backend goes."""
+    global _first_load_frozen
+    if not _first_load_frozen:
+        gc.collect(0)
+        gc.freeze()
+        _first_load_frozen = True
 
 
 HTTP_OPTIONS = {

@@ -31,6 +31,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from respread.analysis import own_run
 from respread.errors import RespreadError
 from respread.metrics import lexical
 from respread.tasks import AnswerParser, TaskSpec
@@ -158,9 +159,7 @@ def _resample(groups: dict[int, list[Output]], rng: np.random.Generator) -> dict
 
 def load_run(run_dir: Path) -> tuple[dict[str, TaskSpec], dict[str, list[dict]]]:
     """A run's tasks and its own sample records: a rerun with other prompts (another GSM8K subset) leaves the
-    old records in the file, and their references would not match (`gate.own_run` says which count)."""
-    from respread.locate.gate import own_run
-
+    old records in the file, and their references would not match (`analysis.own_run` says which count)."""
     tasks, records, _ = own_run(run_dir)
     return tasks, {name: found for name, found in records.items() if found}
 

@@ -33,18 +33,16 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from respread.analysis import exact_metrics, jsonable, own_records, parsed_answers, pooled_exact
+from respread.analysis import exact_metrics, jsonable, own_run, parsed_answers, pooled_exact
 from respread.errors import RespreadError
-from respread.evaluate import EXACT_FILE, read_run_file
+from respread.evaluate import read_run_file
 from respread.metrics import categorical as cat
 from respread.metrics import lexical
 from respread.metrics.posterior import posterior_figures
-from respread.records import iter_records
 from respread.tasks import AnswerParser, TaskSpec
 
 FIGURES = ("tv_all", "tv_valid", "entropy", "distinct", "ead", "distinct_2")
 DEFAULT_MAX_DROP = 0.05
-UNCAPPED = 2**62  # a --samples no run reaches: every sample index counts
 
 
 @dataclass
@@ -255,34 +253,6 @@ def _row(task: str, figure: str, old: dict, new: dict, sign: int, p: float | Non
 
 
 # ---------------------------------------------------------------- the gate
-def own_run(run_dir: Path) -> tuple[dict[str, TaskSpec], dict[str, list[dict]], dict[str, list[dict]]]:
-    """A run's tasks, and the sample and exact records by task that its own settings (run.json) report.
-
-    A folder keeps every record written to it; `respread eval` reports only those of its settings digest
-    (`analysis.own_records`) and, for the tasks of its last call (`metrics.json`), its --samples. The gate
-    compares the same ones. Tasks run into the folder by earlier calls keep all their records of that digest.
-    """
-    state = read_run_file(run_dir)
-    if not state.get("tasks"):
-        return {}, {}, {}
-    config = config_like(run_dir, state.get("identity", {}).get("model", ""), samples=UNCAPPED)
-    records, exact = own_records(run_dir, config)
-    last_call = _last_call_samples(run_dir)
-    for name, cap in last_call.items():
-        if name in records:
-            records[name] = [r for r in records[name] if r["sample"] < cap]
-    return {task.name: task for task in config.tasks}, records, exact
-
-
-def _last_call_samples(run_dir: Path) -> dict[str, int]:
-    """--samples of the last `respread eval` into the folder, for the tasks it ran (from its metrics.json)."""
-    try:
-        metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
-        return {name: int(metrics["samples_per_prompt"]) for name in metrics.get("tasks", {})}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return {}  # no finished call yet, or a file from elsewhere: every sample of the settings counts
-
-
 def _exact_figures(records: list[dict], task: TaskSpec) -> dict | None:
     by_prompt = {r["prompt_index"]: r for r in records}  # one per prompt: the digest names its settings
     if set(by_prompt) != set(range(len(task.prompts))):
@@ -358,38 +328,3 @@ def check_runs(new_dir: Path, old_dir: Path, config: GateConfig, log: Callable[[
 def write_verdict(verdict: dict, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(jsonable(verdict), indent=2) + "\n", encoding="utf-8")
-
-
-def config_like(old_dir: Path, model: str, *, samples: int | None = None):
-    """The `EvalConfig` that re-runs `old_dir`'s tasks and settings with another model (seed kept).
-
-    `samples`: per prompt; by default the old run's last --samples (or its highest sample index + 1).
-    """
-    from respread.evaluate import SAMPLES_FILE, EvalConfig
-
-    state = read_run_file(old_dir)
-    identity = state.get("identity", {})
-    tasks = [TaskSpec.model_validate(spec) for spec in state.get("tasks", {}).values()]
-    if not tasks:
-        raise RespreadError(f"{old_dir} holds no tasks to re-run")
-    metrics_file = old_dir / "metrics.json"
-    if samples is None and metrics_file.is_file():
-        samples = int(json.loads(metrics_file.read_text(encoding="utf-8"))["samples_per_prompt"])
-    elif samples is None:
-        samples = 1 + max((r["sample"] for r in iter_records(old_dir / SAMPLES_FILE)), default=0)
-    sampling = identity.get("sampling", {})
-    return EvalConfig(
-        model=model,
-        tasks=tasks,  # as the old run stored them, chain-of-thought format already applied
-        samples=samples,
-        temperature=sampling.get("temperature", 1.0),
-        top_p=sampling.get("top_p", 1.0),
-        top_k=sampling.get("top_k", 0),
-        min_p=sampling.get("min_p", 0.0),
-        # as stored: an int bias written as 2 must stay 2, not 2.0, or the settings digest would differ
-        logit_bias=tuple((int(token), bias) for token, bias in sampling.get("logit_bias", {}).items()),
-        max_new_tokens=identity.get("max_new_tokens"),
-        seed=identity.get("seed", 0),
-        cot=identity.get("cot", "task"),  # re-applying a format to tasks already in it changes nothing
-        exact=any(True for _ in iter_records(old_dir / EXACT_FILE)),
-    )
