@@ -4,6 +4,9 @@ command run in-process with timers around the backend's methods and the figures.
 
 Run: python benchmarks/profile_exact_process.py   (two runs give the spread BENCHMARKS.md quotes)
      python benchmarks/profile_exact_process.py --collector   (the collector's time and the fits, in the real command)
+     python benchmarks/profile_exact_process.py --exit   (the interpreter's exit after the command, ordinary vs `main`'s)
+     python benchmarks/profile_exact_process.py --against OLD_TREE [ROUNDS]   (the whole process, this tree's
+         code and OLD_TREE's, e.g. a `git worktree` of an earlier commit, run alternately; default 4 rounds)
 """
 
 from __future__ import annotations
@@ -45,18 +48,20 @@ def main() -> None:
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     step("import transformers")
+    import transformers.modeling_utils  # noqa: F401  (as `load_backend` imports it before freezing)
+
+    gc.freeze()
+    step("transformers' model machinery (its lazy imports), then the freeze")
     from respread.models import resolve_model
 
     path = resolve_model("smollm2-135m-instruct").load_path
     AutoConfig.from_pretrained(path)
-    step("model configuration (transformers' lazy imports)")
+    step("model configuration")
     AutoTokenizer.from_pretrained(path)
     step("tokenizer")
     AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
-    gc.collect(0)
-    gc.freeze()
     gc.enable()
-    step("weights (and the collection `load_backend` makes before freezing)")
+    step("weights")
 
     import respread.analysis as analysis
     import respread.backends.transformers as backend_module
@@ -124,5 +129,73 @@ def collector() -> None:
           f"mixing-law fits: {spent['fits']}; whole eval command in-process: {total:.2f} s")
 
 
+EXIT_CHILD = """
+import atexit, sys, time
+how, out = sys.argv[1:3]
+atexit.register(lambda: print("handlers at", time.time(), flush=True))  # the last thing before the teardown
+sys.argv = ["respread", "eval", "--tasks", "{tasks}", "--samples", "1", "--exact", "--out", out]
+from respread.cli import app, main
+if how == "main":
+    main()  # as the console command exits
+try:
+    app()
+except SystemExit:
+    pass  # the ordinary exit: the interpreter tears down every object
+"""
+
+
+def exit_times(rounds: int = 3) -> None:
+    """Seconds from the command's exit handlers to the process's end: ordinary interpreter exit vs `cli.main`'s."""
+    import subprocess
+
+    spent: dict[str, list[float]] = {"ordinary": [], "main": []}
+    for _ in range(rounds):
+        for how in spent:  # alternated, so a noisy neighbour hits both alike
+            with tempfile.TemporaryDirectory() as out:
+                child = subprocess.run([sys.executable, "-c", EXIT_CHILD.format(tasks=TASKS), how, out],
+                                       capture_output=True, text=True, check=True)
+                ended = time.time()
+            handlers = float(child.stdout.rsplit("handlers at", 1)[1].split()[0])
+            spent[how].append(ended - handlers)
+    for how, seconds in spent.items():
+        print(f"{how} exit: " + ", ".join(f"{s:.2f}" for s in seconds) + " s")
+
+
+def against(old_tree: str, rounds: int) -> None:
+    """Wall seconds of `python -m respread.cli eval …` as a console process, from this tree's source and from
+    `old_tree`'s (PYTHONPATH), alternated so that a noisy neighbour slows both alike."""
+    import os
+    import statistics
+    import subprocess
+    from pathlib import Path
+
+    import compileall
+
+    here = Path(__file__).resolve().parents[1] / "src"
+    trees = {old_tree: Path(old_tree).resolve() / "src", "this tree": here}
+    for src in trees.values():  # neither tree pays for compiling its modules (a fresh worktree has no bytecode)
+        compileall.compile_dir(src, quiet=1)
+    walls: dict[str, list[float]] = {name: [] for name in trees}
+    for _ in range(rounds):
+        for name, src in trees.items():
+            with tempfile.TemporaryDirectory() as out:
+                began = time.perf_counter()
+                subprocess.run([sys.executable, "-m", "respread.cli", "eval", "--tasks", TASKS, "--samples", "1", "--exact", "--out", out],
+                               check=True, capture_output=True, env=dict(os.environ, PYTHONPATH=str(src)))
+                walls[name].append(time.perf_counter() - began)
+    for name, seconds in walls.items():
+        print(f"{name}: " + ", ".join(f"{s:.1f}" for s in seconds) + f" s, median {statistics.median(seconds):.2f} s")
+    ratios = [new / old for old, new in zip(walls[old_tree], walls["this tree"])]
+    print("this tree / old, round by round: " + ", ".join(f"{r:.2f}" for r in ratios) + f"; median {statistics.median(ratios):.2f}")
+
+
 if __name__ == "__main__":
-    collector() if "--collector" in sys.argv else main()
+    if "--against" in sys.argv:
+        at = sys.argv.index("--against")
+        against(sys.argv[at + 1], int(sys.argv[at + 2]) if len(sys.argv) > at + 2 else 4)
+    elif "--collector" in sys.argv:
+        collector()
+    elif "--exit" in sys.argv:
+        exit_times()
+    else:
+        main()

@@ -143,3 +143,32 @@ def test_metrics_json_is_strict_json(tmp_path, monkeypatch):
     assert metrics["tasks"]["card_suit"]["parse"]["strict"]["n"] == 20
     assert "card_suit" in out and "summary.md" in out
     assert "| card_suit | 20 |" in (tmp_path / "summary.md").read_text()
+
+
+CONSOLE = """
+import atexit, pathlib, sys
+marker = pathlib.Path(sys.argv.pop(1))
+atexit.register(lambda: marker.write_text("ran") and print("exit handler ran"))
+from respread.cli import main
+sys.argv[0] = "respread"
+main()
+"""
+
+
+@pytest.mark.parametrize("args, code", [(["tasks"], 0), (["eval", "--tasks", "colour", "--out", "{tmp}"], 2)])
+def test_the_console_command_keeps_its_exit_code_output_and_exit_handlers(tmp_path, args, code):
+    """`main` leaves without the interpreter's teardown: what it printed, its code and atexit handlers stay."""
+    import os
+    import subprocess
+    import sys
+
+    marker = tmp_path / "handler"
+    args = [a.format(tmp=tmp_path / "run") for a in args]
+    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # as a plain shell pipe would be
+    done = subprocess.run([sys.executable, "-c", CONSOLE, str(marker), *args], capture_output=True, text=True, timeout=300, env=buffered)
+    assert done.returncode == code, done.stderr
+    assert marker.read_text() == "ran" and done.stdout.rstrip().endswith("exit handler ran")  # printed, then flushed
+    if code:
+        assert done.stderr.strip().startswith("error: unknown task 'colour'") and len(done.stderr.strip().splitlines()) == 1
+    else:
+        assert "word_b" in done.stdout

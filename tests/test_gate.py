@@ -91,8 +91,15 @@ def test_a_folder_of_several_calls_is_compared_on_each_tasks_own_samples(tmp_pat
     evaluate(NARROW, 40)  # the folder's last call asks for 40: 40 count, as `eval` reports
     verdict = check_runs(tmp_path / "new", old, GateConfig(permutations=200), log=lambda _: None)
     assert {r["source"] for r in verdict["figures"]} == {"sampled n=120/40"}
-    # a later call with another task only: integer_1_10's --samples is no longer on record, and all its 120 count
+    # a later call with another task only: integer_1_10 keeps the --samples of the last call that ran it (run.json)
     evaluate(WIDE, 1, tasks="card_suit", exact=True)
+    verdict = check_runs(tmp_path / "new", old, GateConfig(permutations=200), log=lambda _: None)
+    assert {r["source"] for r in verdict["figures"] if r["task"] == "integer_1_10"} == {"sampled n=120/40"}
+    # a folder written before run.json kept --samples per task: the last call's metrics.json is all there is
+    run_file = tmp_path / "new" / "run.json"
+    state = json.loads(run_file.read_text())
+    del state["samples_per_prompt"]
+    run_file.write_text(json.dumps(state))
     verdict = check_runs(tmp_path / "new", old, GateConfig(permutations=200), log=lambda _: None)
     assert {r["source"] for r in verdict["figures"] if r["task"] == "integer_1_10"} == {"sampled n=120/120"}
 

@@ -192,16 +192,17 @@ def own_run(run_dir: Path) -> tuple[dict[str, TaskSpec], dict[str, list[dict]], 
     """A run's tasks, and the sample and exact records by task that its own settings (run.json) report.
 
     A folder keeps every record written to it; `respread eval` reports only those of its settings digest
-    (`own_records`) and, for the tasks of its last call (`metrics.json`), its --samples. The gate
-    compares the same ones. Tasks run into the folder by earlier calls keep all their records of that digest.
+    (`own_records`) and below the --samples of the last call that ran the task (`run.json`). The gate
+    compares the same ones. Folders written before run.json kept each task's --samples fall back on the
+    last call's (`metrics.json`), and their tasks of earlier calls keep all their records of that digest.
     """
     state = read_run_file(run_dir)
     if not state.get("tasks"):
         return {}, {}, {}
     config = config_like(run_dir, state.get("identity", {}).get("model", ""), samples=UNCAPPED)
     records, exact = own_records(run_dir, config)
-    last_call = _last_call_samples(run_dir)
-    for name, cap in last_call.items():
+    caps = _last_call_samples(run_dir) | {name: int(cap) for name, cap in state.get("samples_per_prompt", {}).items()}
+    for name, cap in caps.items():
         if name in records:
             records[name] = [r for r in records[name] if r["sample"] < cap]
     return {task.name: task for task in config.tasks}, records, exact

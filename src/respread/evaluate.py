@@ -97,7 +97,8 @@ def prepare_run_dir(out_dir: Path, config: EvalConfig) -> None:
     """Create or re-open a run directory; refuse one that holds another model or other settings.
 
     `run.json` also keeps the spec of every task run into the directory, so later commands
-    (`respread decompose`) can re-parse the records without the original task files.
+    (`respread decompose`) can re-parse the records without the original task files, and each task's
+    --samples from the last call that ran it, so `respread check` compares the records that call reported.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     run_file = out_dir / RUN_FILE
@@ -111,6 +112,7 @@ def prepare_run_dir(out_dir: Path, config: EvalConfig) -> None:
                 f"{out_dir} holds a run with different {', '.join(differ)}; use a new --out to compare settings"
             )
     state.setdefault("tasks", {}).update({t.name: t.model_dump(mode="json") for t in config.tasks})
+    state.setdefault("samples_per_prompt", {}).update({t.name: config.samples for t in config.tasks})
     write_json_atomic(run_file, state)
 
 

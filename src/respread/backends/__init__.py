@@ -114,9 +114,8 @@ def load_backend(model: str, engine: str = "transformers", **options) -> Backend
         from respread.backends.transformers import TransformersBackend
 
         _quiet_weight_loading()
-        backend = TransformersBackend(model, **options)
-    _freeze_first_load()
-    return backend
+        _freeze_model_stack()
+        return TransformersBackend(model, **options)
 
 
 def _quiet_weight_loading() -> None:
@@ -128,9 +127,9 @@ def _quiet_weight_loading() -> None:
 
 @contextmanager
 def _collector_paused():
-    """Loading the first model makes ~700k objects (torch's and transformers' modules and classes) that live as
-    long as the process. The cyclic collector would walk that growing heap again and again while it is made
-    (and at every full collection after: see `_freeze_first_load`), so it pauses while a model loads."""
+    """Importing transformers' model machinery makes ~640k objects that live as long as the process, and a
+    load makes ~25k more. The cyclic collector would walk that growing heap again and again while it is made,
+    so it pauses until the model is loaded (see `_freeze_model_stack` for the collections after)."""
     if not gc.isenabled():
         yield
         return
@@ -141,23 +140,26 @@ def _collector_paused():
         gc.enable()
 
 
-_first_load_frozen = False
+_model_stack_frozen = False
 
 
-def _freeze_first_load() -> None:
-    """After the process's first load, clear its garbage and freeze what is left: never walked again.
+def _freeze_model_stack() -> None:
+    """Import what a first model load would import lazily, then freeze every live object: never walked again.
 
-    Collections walking the load's objects took 0.62 s of the exact-mode eval here, 0.20–0.22 s with this, the
-    young-generation collection included (`benchmarks/profile_exact_process.py --collector`). Garbage goes first because a
-    frozen cycle is never collected, and the load leaves cycles of frames (from exceptions raised and caught
-    inside it) whose locals hold the backend. Later loads are not frozen, since what is alive then (results,
-    caches) may still become garbage. `tests/test_model_slow.py` checks that a model is still freed when its
-    backend goes."""
-    global _first_load_frozen
-    if not _first_load_frozen:
-        gc.collect(0)
+    Collections walking the imports' ~640k objects took 0.62 s of the exact-mode eval here, 0.04 s with
+    this (`benchmarks/profile_exact_process.py --collector`). The freeze comes before any backend exists:
+    a load leaves cycles of frames (from exceptions raised and caught inside it) whose locals hold the
+    backend, and those stay young and are collected, so a model is freed when its backend goes
+    (`tests/test_model_slow.py`). The price: the imports' own garbage is frozen with them, 11.6k objects of
+    8.1 MB (shallow sizes, counted by a `gc.collect()` right after the imports). Collecting it first would
+    walk all 650k objects once more, which is the 0.2 s this saves.
+    """
+    global _model_stack_frozen
+    if not _model_stack_frozen:
+        import transformers.modeling_utils  # noqa: F401  (1,700 modules; the load adds only its architecture's)
+
         gc.freeze()
-        _first_load_frozen = True
+        _model_stack_frozen = True
 
 
 HTTP_OPTIONS = {
