@@ -51,6 +51,9 @@ def main() -> None:
     import transformers.modeling_utils  # noqa: F401  (as `load_backend` imports it before freezing)
 
     gc.freeze()
+    import respread.backends as backends
+
+    backends._model_stack_frozen = True  # done here: the eval below must not freeze again
     step("transformers' model machinery (its lazy imports), then the freeze")
     from respread.models import resolve_model
 

@@ -149,6 +149,8 @@ CONSOLE = """
 import atexit, pathlib, sys
 marker = pathlib.Path(sys.argv.pop(1))
 atexit.register(lambda: marker.write_text("ran") and print("exit handler ran"))
+import threading  # the interpreter's own exit runs these callbacks as it shuts threading down; `main` leaves before
+threading._register_atexit(lambda: pathlib.Path(str(marker) + ".teardown").write_text("ordinary exit"))
 from respread.cli import main
 sys.argv[0] = "respread"
 main()
@@ -168,6 +170,7 @@ def test_the_console_command_keeps_its_exit_code_output_and_exit_handlers(tmp_pa
     done = subprocess.run([sys.executable, "-c", CONSOLE, str(marker), *args], capture_output=True, text=True, timeout=300, env=buffered)
     assert done.returncode == code, done.stderr
     assert marker.read_text() == "ran" and done.stdout.rstrip().endswith("exit handler ran")  # printed, then flushed
+    assert not marker.with_name("handler.teardown").exists()
     if code:
         assert done.stderr.strip().startswith("error: unknown task 'colour'") and len(done.stderr.strip().splitlines()) == 1
     else:

@@ -82,15 +82,20 @@ def test_a_folder_with_records_of_other_settings_is_compared_on_its_own_settings
 
 
 def test_a_folder_of_several_calls_is_compared_on_each_tasks_own_samples(tmp_path):
-    def evaluate(replies, samples, tasks="integer_1_10", exact=False):  # as `respread eval`: records, then metrics.json
-        config = EvalConfig(model="fake", tasks=select_tasks(tasks), samples=samples, seed=1, exact=exact)
-        evaluate_into(config, tmp_path / "new", "strict", log=lambda *_: None, backend_factory=lambda: FakeBackend(replies))
+    def evaluate(replies, samples, tasks="integer_1_10", exact=False, fail_after=None):  # as `respread eval`
+        config = EvalConfig(model="fake", tasks=select_tasks(tasks), samples=samples, seed=1, exact=exact, chunk=16)
+        evaluate_into(config, tmp_path / "new", "strict", log=lambda *_: None, backend_factory=lambda: FakeBackend(replies, fail_after))
 
     old = _run(tmp_path, "old", WIDE, samples=120)
     evaluate(NARROW, 120)
     evaluate(NARROW, 40)  # the folder's last call asks for 40: 40 count, as `eval` reports
     verdict = check_runs(tmp_path / "new", old, GateConfig(permutations=200), log=lambda _: None)
     assert {r["source"] for r in verdict["figures"]} == {"sampled n=120/40"}
+    with pytest.raises(KeyboardInterrupt):  # a call for 200 stopped after two chunks of replies
+        evaluate(NARROW, 200, fail_after=2)
+    assert sum(1 for line in (tmp_path / "new" / "samples.jsonl").open()) == 120 + 32
+    verdict = check_runs(tmp_path / "new", old, GateConfig(permutations=200), log=lambda _: None)
+    assert {r["source"] for r in verdict["figures"]} == {"sampled n=120/40"}  # the last finished call's count
     # a later call with another task only: integer_1_10 keeps the --samples of the last call that ran it (run.json)
     evaluate(WIDE, 1, tasks="card_suit", exact=True)
     verdict = check_runs(tmp_path / "new", old, GateConfig(permutations=200), log=lambda _: None)
@@ -98,10 +103,10 @@ def test_a_folder_of_several_calls_is_compared_on_each_tasks_own_samples(tmp_pat
     # a folder written before run.json kept --samples per task: the last call's metrics.json is all there is
     run_file = tmp_path / "new" / "run.json"
     state = json.loads(run_file.read_text())
-    del state["samples_per_prompt"]
+    del state["samples_by_task"]
     run_file.write_text(json.dumps(state))
     verdict = check_runs(tmp_path / "new", old, GateConfig(permutations=200), log=lambda _: None)
-    assert {r["source"] for r in verdict["figures"] if r["task"] == "integer_1_10"} == {"sampled n=120/120"}
+    assert {r["source"] for r in verdict["figures"] if r["task"] == "integer_1_10"} == {"sampled n=120/152"}  # all of them
 
 
 def test_cli_exit_codes_and_json_verdict(tmp_path):

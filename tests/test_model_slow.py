@@ -68,7 +68,7 @@ def test_a_sample_does_not_depend_on_its_batch(smollm):
 FREED_AFTER_FROZEN_LOAD = """
 import gc, weakref
 from respread.backends import Prompt, SamplingParams, load_backend
-backend = load_backend("smollm2-135m-instruct")  # the process's first load: the collector freezes what is alive
+backend = load_backend("smollm2-135m-instruct")  # the process's first load: what is alive before it is frozen
 assert gc.get_freeze_count() > 100_000, gc.get_freeze_count()
 backend.sample(Prompt("Name a colour."), [0, 1], SamplingParams(max_new_tokens=4))
 backend.score(Prompt("Name a colour."), ["red", "blue"])
@@ -80,7 +80,7 @@ print(model() is None and weights() is None)
 
 
 def test_a_frozen_first_load_still_frees_its_model_when_its_backend_goes():
-    """`load_backend` freezes what the first load leaves alive; the model must not be kept by that."""
+    """`load_backend` freezes what is alive before the process's first load; the model must not be kept by that."""
     done = subprocess.run([sys.executable, "-c", FREED_AFTER_FROZEN_LOAD], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "True"

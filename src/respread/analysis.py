@@ -192,8 +192,8 @@ def own_run(run_dir: Path) -> tuple[dict[str, TaskSpec], dict[str, list[dict]], 
     """A run's tasks, and the sample and exact records by task that its own settings (run.json) report.
 
     A folder keeps every record written to it; `respread eval` reports only those of its settings digest
-    (`own_records`) and below the --samples of the last call that ran the task (`run.json`). The gate
-    compares the same ones. Folders written before run.json kept each task's --samples fall back on the
+    (`own_records`) and below the --samples of the last finished call that ran the task (`run.json`). The
+    gate compares the same ones. Folders written before run.json kept each task's --samples fall back on the
     last call's (`metrics.json`), and their tasks of earlier calls keep all their records of that digest.
     """
     state = read_run_file(run_dir)
@@ -201,11 +201,19 @@ def own_run(run_dir: Path) -> tuple[dict[str, TaskSpec], dict[str, list[dict]], 
         return {}, {}, {}
     config = config_like(run_dir, state.get("identity", {}).get("model", ""), samples=UNCAPPED)
     records, exact = own_records(run_dir, config)
-    caps = _last_call_samples(run_dir) | {name: int(cap) for name, cap in state.get("samples_per_prompt", {}).items()}
+    caps = _last_call_samples(run_dir) | _samples_by_task(state)
     for name, cap in caps.items():
         if name in records:
             records[name] = [r for r in records[name] if r["sample"] < cap]
     return {task.name: task for task in config.tasks}, records, exact
+
+
+def _samples_by_task(state: dict) -> dict[str, int]:
+    """run.json's --samples of the last finished call that ran each task (a malformed entry counts as absent)."""
+    recorded = state.get("samples_by_task")
+    if not isinstance(recorded, dict):
+        return {}
+    return {name: cap for name, cap in recorded.items() if isinstance(cap, int) and not isinstance(cap, bool) and cap > 0}
 
 
 def _last_call_samples(run_dir: Path) -> dict[str, int]:
@@ -220,7 +228,8 @@ def _last_call_samples(run_dir: Path) -> dict[str, int]:
 def config_like(old_dir: Path, model: str, *, samples: int | None = None):
     """The `EvalConfig` that re-runs `old_dir`'s tasks and settings with another model (seed kept).
 
-    `samples`: per prompt; by default the old run's last --samples (or its highest sample index + 1).
+    `samples`: per prompt; by default the most --samples any of its tasks was last finished with (run.json),
+    else its last call's (metrics.json), else its highest sample index + 1.
     """
     state = read_run_file(old_dir)
     identity = state.get("identity", {})
@@ -228,7 +237,10 @@ def config_like(old_dir: Path, model: str, *, samples: int | None = None):
     if not tasks:
         raise RespreadError(f"{old_dir} holds no tasks to re-run")
     metrics_file = old_dir / "metrics.json"
-    if samples is None and metrics_file.is_file():
+    by_task = _samples_by_task(state)
+    if samples is None and by_task:  # one --samples for every task: the most any of them was run with
+        samples = max(by_task.values())
+    elif samples is None and metrics_file.is_file():
         samples = int(json.loads(metrics_file.read_text(encoding="utf-8"))["samples_per_prompt"])
     elif samples is None:
         samples = 1 + max((r["sample"] for r in iter_records(old_dir / SAMPLES_FILE)), default=0)

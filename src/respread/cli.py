@@ -508,7 +508,8 @@ def tasks_command(
 
 
 def main() -> None:
-    """The `respread` console command."""
+    """The `respread` console command. It ends the process (see `_exit_without_teardown`): from Python, call
+    `app(standalone_mode=False)` instead."""
     try:
         app()
     except SystemExit as exc:
@@ -520,26 +521,41 @@ def _exit_without_teardown(code) -> None:
     """Exit as `sys.exit(code)` would, less the interpreter's teardown.
 
     Every file is written and closed by now; the teardown would only free, one by one, each object torch
-    and transformers made: 0.22–0.25 s after the exact-mode eval here, against 0.05–0.07 s this way
-    (`benchmarks/profile_exact_process.py --exit`). Exit handlers still run and the streams are flushed.
-    The ordinary exit stays where something may still run after `main` returns: a live non-daemon thread,
-    or a profiler or tracer (`python -m cProfile` writes its file then).
+    and transformers made: 0.22–0.26 s after the exact-mode eval here, against 0.05–0.07 s this way
+    (`benchmarks/profile_exact_process.py --exit`). Exit handlers still run and the streams are flushed
+    (a reader gone from the pipe gives exit 120, as the interpreter does). The ordinary exit stays where
+    something may still run after `main` returns or at teardown: a live non-daemon thread, a profiler,
+    tracer or `sys.monitoring` tool (`python -m cProfile` writes its file then), `python -i`, or vLLM,
+    whose engine may clean up in finalizers.
     """
     import atexit
     import os
     import threading
 
-    others = [thread for thread in threading.enumerate() if thread is not threading.main_thread()]
-    if any(not thread.daemon for thread in others) or sys.getprofile() is not None or sys.gettrace() is not None:
+    run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)  # CPython's and PyPy's own entry point for this
+    monitoring = getattr(sys, "monitoring", None)
+    if (
+        run_exit_handlers is None
+        or any(not t.daemon for t in threading.enumerate() if t is not threading.main_thread())
+        or sys.getprofile() is not None
+        or sys.gettrace() is not None
+        or (monitoring is not None and any(monitoring.get_tool(tool) for tool in range(6)))
+        or sys.flags.inspect
+        or "vllm" in sys.modules
+    ):
         raise SystemExit(code)
     if code is None:
         code = 0
     elif not isinstance(code, int):  # what the interpreter does with sys.exit("message")
         print(code, file=sys.stderr)
         code = 1
-    atexit._run_exitfuncs()  # noqa: SLF001 (CPython's own entry point for exactly this)
-    sys.stdout.flush()
-    sys.stderr.flush()
+    run_exit_handlers()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            code = code or 120
     os._exit(code)
 
 

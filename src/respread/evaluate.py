@@ -97,8 +97,8 @@ def prepare_run_dir(out_dir: Path, config: EvalConfig) -> None:
     """Create or re-open a run directory; refuse one that holds another model or other settings.
 
     `run.json` also keeps the spec of every task run into the directory, so later commands
-    (`respread decompose`) can re-parse the records without the original task files, and each task's
-    --samples from the last call that ran it, so `respread check` compares the records that call reported.
+    (`respread decompose`) can re-parse the records without the original task files; `run_eval` adds each
+    task's --samples once a call has finished it (`samples_by_task`).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     run_file = out_dir / RUN_FILE
@@ -112,7 +112,6 @@ def prepare_run_dir(out_dir: Path, config: EvalConfig) -> None:
                 f"{out_dir} holds a run with different {', '.join(differ)}; use a new --out to compare settings"
             )
     state.setdefault("tasks", {}).update({t.name: t.model_dump(mode="json") for t in config.tasks})
-    state.setdefault("samples_per_prompt", {}).update({t.name: config.samples for t in config.tasks})
     write_json_atomic(run_file, state)
 
 
@@ -223,6 +222,16 @@ def run_eval(
                     exact_out.write(exact_record(get_backend(), task, prompt_index, params, exact_key, config.model))
                     exact_written += 1
                     invocation.record(out_dir, config.model, samples_written=drawn, exact_written=exact_written, engine=_engine(backend))
+    _record_finished_samples(out_dir, config)
+
+
+def _record_finished_samples(out_dir: Path, config: EvalConfig) -> None:
+    """Note in run.json each task's --samples, now that this call has all its records: `respread check` and
+    `decompose` count a task's records up to the last finished call that ran it. A call stopped partway
+    leaves the previous count, as it leaves metrics.json and summary.md."""
+    state = read_run_file(out_dir)
+    state.setdefault("samples_by_task", {}).update({task.name: config.samples for task in config.tasks})
+    write_json_atomic(out_dir / RUN_FILE, state)
 
 
 def _engine(backend: Backend | None) -> dict:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import math
+import sys
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Protocol, Sequence
@@ -146,20 +147,27 @@ _model_stack_frozen = False
 def _freeze_model_stack() -> None:
     """Import what a first model load would import lazily, then freeze every live object: never walked again.
 
-    Collections walking the imports' ~640k objects took 0.62 s of the exact-mode eval here, 0.04 s with
+    Collections walking the imports' ~640k objects took 0.62 s of the exact-mode eval here, 0.04–0.05 s with
     this (`benchmarks/profile_exact_process.py --collector`). The freeze comes before any backend exists:
     a load leaves cycles of frames (from exceptions raised and caught inside it) whose locals hold the
     backend, and those stay young and are collected, so a model is freed when its backend goes
     (`tests/test_model_slow.py`). The price: the imports' own garbage is frozen with them, 11.6k objects of
     8.1 MB (shallow sizes, counted by a `gc.collect()` right after the imports). Collecting it first would
     walk all 650k objects once more, which is the 0.2 s this saves.
+
+    Only when this import is the process's first of transformers' model code, i.e. nothing model-sized ran
+    before (a study that resumes at training imports it first): garbage left by such work, a trainer's
+    cycles among them, must stay collectable, so that process is not frozen at all.
     """
     global _model_stack_frozen
-    if not _model_stack_frozen:
-        import transformers.modeling_utils  # noqa: F401  (1,700 modules; the load adds only its architecture's)
+    if _model_stack_frozen:
+        return
+    _model_stack_frozen = True  # first, so a second thread loading at once does not freeze its half-built model
+    fresh = "transformers.modeling_utils" not in sys.modules
+    import transformers.modeling_utils  # noqa: F401  (1,700 modules; the load adds only its architecture's)
 
+    if fresh:
         gc.freeze()
-        _model_stack_frozen = True
 
 
 HTTP_OPTIONS = {
