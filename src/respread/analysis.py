@@ -201,47 +201,41 @@ def own_run(run_dir: Path) -> tuple[dict[str, TaskSpec], dict[str, list[dict]], 
         return {}, {}, {}
     config = config_like(run_dir, state.get("identity", {}).get("model", ""), samples=UNCAPPED)
     records, exact = own_records(run_dir, config)
-    caps = _last_call_samples(run_dir) | _samples_by_task(state)
-    for name, cap in caps.items():
+    for name, cap in _finished_samples(run_dir, state).items():
         if name in records:
             records[name] = [r for r in records[name] if r["sample"] < cap]
     return {task.name: task for task in config.tasks}, records, exact
 
 
-def _samples_by_task(state: dict) -> dict[str, int]:
-    """run.json's --samples of the last finished call that ran each task (a malformed entry counts as absent)."""
-    recorded = state.get("samples_by_task")
-    if not isinstance(recorded, dict):
-        return {}
-    return {name: cap for name, cap in recorded.items() if isinstance(cap, int) and not isinstance(cap, bool) and cap > 0}
-
-
-def _last_call_samples(run_dir: Path) -> dict[str, int]:
-    """--samples of the last `respread eval` into the folder, for the tasks it ran (from its metrics.json)."""
+def _finished_samples(run_dir: Path, state: dict) -> dict[str, int]:
+    """Each task's --samples in the last finished call that ran it: run.json's `samples_by_task`; a folder
+    written before run.json kept them has only its last call's, in metrics.json (a malformed entry counts as absent)."""
+    caps: dict[str, int] = {}
     try:
         metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
-        return {name: int(metrics["samples_per_prompt"]) for name in metrics.get("tasks", {})}
+        caps = {name: int(metrics["samples_per_prompt"]) for name in metrics.get("tasks", {})}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return {}  # no finished call yet, or a file from elsewhere: every sample of the settings counts
+        pass  # no finished call yet, or a file from elsewhere
+    recorded = state.get("samples_by_task")
+    if isinstance(recorded, dict):
+        caps |= {name: cap for name, cap in recorded.items() if isinstance(cap, int) and not isinstance(cap, bool) and cap > 0}
+    return caps
 
 
 def config_like(old_dir: Path, model: str, *, samples: int | None = None):
     """The `EvalConfig` that re-runs `old_dir`'s tasks and settings with another model (seed kept).
 
-    `samples`: per prompt; by default the most --samples any of its tasks was last finished with (run.json),
-    else its last call's (metrics.json), else its highest sample index + 1.
+    `samples`: per prompt; by default the most --samples any of its tasks was last finished with
+    (`_finished_samples`), else its highest sample index + 1.
     """
     state = read_run_file(old_dir)
     identity = state.get("identity", {})
     tasks = [TaskSpec.model_validate(spec) for spec in state.get("tasks", {}).values()]
     if not tasks:
         raise RespreadError(f"{old_dir} holds no tasks to re-run")
-    metrics_file = old_dir / "metrics.json"
-    by_task = _samples_by_task(state)
-    if samples is None and by_task:  # one --samples for every task: the most any of them was run with
-        samples = max(by_task.values())
-    elif samples is None and metrics_file.is_file():
-        samples = int(json.loads(metrics_file.read_text(encoding="utf-8"))["samples_per_prompt"])
+    finished = _finished_samples(old_dir, state)
+    if samples is None and finished:  # one --samples for every task: the most any of them was run with
+        samples = max(finished.values())
     elif samples is None:
         samples = 1 + max((r["sample"] for r in iter_records(old_dir / SAMPLES_FILE)), default=0)
     sampling = identity.get("sampling", {})

@@ -523,10 +523,10 @@ def _exit_without_teardown(code) -> None:
     Every file is written and closed by now; the teardown would only free, one by one, each object torch
     and transformers made: 0.22–0.34 s after the exact-mode eval here, against 0.05–0.09 s this way
     (three runs of `benchmarks/profile_exact_process.py --exit`). Exit handlers still run and the streams
-    are flushed (a reader gone from the pipe turns exit 0 into 120, as the interpreter does). The ordinary exit stays where
-    something may still run after `main` returns or at teardown: a live non-daemon thread, a profiler,
-    tracer or `sys.monitoring` tool (`python -m cProfile` writes its file then), `python -i`, or vLLM,
-    whose engine may clean up in finalizers.
+    are flushed (a reader gone from the pipe turns exit 0 into 120, as the interpreter does). The ordinary
+    exit stays where something may still run after `main` returns or at teardown: a live non-daemon thread,
+    a profiler, tracer or `sys.monitoring` tool (`python -m cProfile` writes its file then), `python -i`,
+    or vLLM, whose engine may clean up in finalizers.
     """
     import atexit
     import os
