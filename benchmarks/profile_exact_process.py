@@ -5,6 +5,8 @@ command run in-process with timers around the backend's methods and the figures.
 Run: python benchmarks/profile_exact_process.py   (two runs give the spread BENCHMARKS.md quotes)
      python benchmarks/profile_exact_process.py --collector   (the collector's time and the fits, in the real command)
      python benchmarks/profile_exact_process.py --exit   (the interpreter's exit after the command, ordinary vs `main`'s)
+     python benchmarks/profile_exact_process.py --floors   (each model call of the command beside its linear
+         layers alone at the same rows: how far the eval's compute is from this CPU's matmul and memory limits)
      python benchmarks/profile_exact_process.py --against OLD_TREE [ROUNDS]   (the whole process, this tree's
          code and OLD_TREE's, e.g. a `git worktree` of an earlier commit, run alternately; default 4 rounds)
 """
@@ -192,10 +194,85 @@ def against(old_tree: str, rounds: int) -> None:
     print("this tree / old, round by round: " + ", ".join(f"{r:.2f}" for r in ratios) + f"; median {statistics.median(ratios):.2f}")
 
 
+def floors(rounds: int = 3) -> None:
+    """Each kind of model call in the command (the prompts' prefills, a 4-row decoding step, a 256-node trie
+    pass) timed in the real backend, beside the model's linear layers alone run at the same number of rows:
+    the part of a call no attention, norm or Python code can remove on this CPU. At a few rows the linears
+    read every weight once per call (memory-bound); at hundreds of rows they run at the matmul peak."""
+    import statistics
+
+    import torch
+
+    from respread.backends import SamplingParams, load_backend
+    from respread.evaluate import completion_stream, exact_record
+    from respread.tasks import registry
+
+    backend = load_backend("smollm2-135m-instruct")
+    model = backend.model
+    tasks = registry()
+    forward = model.forward
+    calls: list[tuple[int, int, float]] = []
+
+    def timed_forward(*args, **kwargs):
+        began = time.perf_counter()
+        out = forward(*args, **kwargs)
+        rows, width = kwargs["input_ids"].shape
+        calls.append((rows, width, time.perf_counter() - began))
+        return out
+
+    model.forward = timed_forward
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    weight_bytes = sum(m.weight.numel() * m.weight.element_size() for m in linears)
+
+    def linears_alone(rows: int) -> float:
+        inputs = {width: torch.randn(rows, width) for width in {m.in_features for m in linears}}
+        seconds = []
+        with torch.inference_mode():
+            for _ in range(rounds):
+                began = time.perf_counter()
+                for m in linears:
+                    m(inputs[m.in_features])
+                seconds.append(time.perf_counter() - began)
+        return statistics.median(seconds)
+
+    def flops(rows: int) -> float:
+        return sum(2 * rows * m.in_features * m.out_features for m in linears)
+
+    names = TASKS.split(",")
+    requests = [(tasks[name].prompt(0), [0]) for name in names]
+    prefills, steps, passes = [], [], []
+    for _ in range(rounds):
+        backend._prefills.clear()  # each round prefills again, as a fresh process does
+        calls.clear()
+        list(completion_stream(backend, requests, SamplingParams(max_new_tokens=16)))
+        prefills.append([(width, s) for _, width, s in calls if width > 1])
+        steps += [s for rows, width, s in calls if width == 1 and rows == len(names)]
+        calls.clear()
+        exact_record(backend, tasks["integer_1_1000"], 0, SamplingParams(), "key", "model")
+        passes += [s for _, width, s in calls if width == 256]
+    print(f"model calls of the command beside their linear layers alone ({len(linears)} layers, "
+          f"{weight_bytes / 1e6:.0f} MB of weights), medians of {rounds} rounds\n")
+    print("| call | rows | call s | linears alone s | linears' rate | rest of the call s |\n|---|---|---|---|---|---|")
+    for index, name in enumerate(names):
+        width = prefills[0][index][0]
+        call = statistics.median(round_[index][1] for round_ in prefills)
+        alone = linears_alone(width)
+        print(f"| prefill, {name}'s prompt | {width} | {call:.3f} | {alone:.3f} | {flops(width) / alone / 1e9:.0f} GFLOP/s "
+              f"| {call - alone:.3f} |")
+    step, alone = statistics.median(steps), linears_alone(len(names))
+    print(f"| decoding step ({len(steps)} timed) | {len(names)} | {step:.3f} | {alone:.3f} | "
+          f"{weight_bytes / alone / 1e9:.1f} GB/s of weights | {step - alone:.3f} |")
+    trie, alone = statistics.median(passes), linears_alone(256)
+    print(f"| trie pass, integer_1_1000 ({len(passes)} timed) | 256 | {trie:.3f} | {alone:.3f} | "
+          f"{flops(256) / alone / 1e9:.0f} GFLOP/s | {trie - alone:.3f} |")
+
+
 if __name__ == "__main__":
     if "--against" in sys.argv:
         at = sys.argv.index("--against")
         against(sys.argv[at + 1], int(sys.argv[at + 2]) if len(sys.argv) > at + 2 else 4)
+    elif "--floors" in sys.argv:
+        floors()
     elif "--collector" in sys.argv:
         collector()
     elif "--exit" in sys.argv:
