@@ -204,6 +204,7 @@ def floors(rounds: int = 3) -> None:
     import torch
 
     from respread.backends import SamplingParams, load_backend
+    from respread.backends.transformers import TREE_NODES
     from respread.evaluate import completion_stream, exact_record
     from respread.tasks import registry
 
@@ -223,20 +224,26 @@ def floors(rounds: int = 3) -> None:
     model.forward = timed_forward
     linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
     weight_bytes = sum(m.weight.numel() * m.weight.element_size() for m in linears)
+    head = model.get_output_embeddings()
+    # A prefill asks for the last position's logits only (`logits_to_keep`), so its output layer sees one row.
+    prefill_head_rows = 1 if backend._last_logits_only else None
 
-    def linears_alone(rows: int) -> float:
-        inputs = {width: torch.randn(rows, width) for width in {m.in_features for m in linears}}
+    def rows_of(m, rows: int, head_rows: int | None) -> int:
+        return head_rows if m is head and head_rows is not None else rows
+
+    def linears_alone(rows: int, head_rows: int | None = None) -> float:
+        inputs = {m: torch.randn(rows_of(m, rows, head_rows), m.in_features) for m in linears}
         seconds = []
         with torch.inference_mode():
-            for _ in range(rounds):
+            for _ in range(rounds + 1):  # the first round warms up and is not counted
                 began = time.perf_counter()
                 for m in linears:
-                    m(inputs[m.in_features])
+                    m(inputs[m])
                 seconds.append(time.perf_counter() - began)
-        return statistics.median(seconds)
+        return statistics.median(seconds[1:])
 
-    def flops(rows: int) -> float:
-        return sum(2 * rows * m.in_features * m.out_features for m in linears)
+    def flops(rows: int, head_rows: int | None = None) -> float:
+        return sum(2 * rows_of(m, rows, head_rows) * m.in_features * m.out_features for m in linears)
 
     names = TASKS.split(",")
     requests = [(tasks[name].prompt(0), [0]) for name in names]
@@ -249,22 +256,22 @@ def floors(rounds: int = 3) -> None:
         steps += [s for rows, width, s in calls if width == 1 and rows == len(names)]
         calls.clear()
         exact_record(backend, tasks["integer_1_1000"], 0, SamplingParams(), "key", "model")
-        passes += [s for _, width, s in calls if width == 256]
+        passes += [s for _, width, s in calls if width == TREE_NODES]  # the full passes
     print(f"model calls of the command beside their linear layers alone ({len(linears)} layers, "
           f"{weight_bytes / 1e6:.0f} MB of weights), medians of {rounds} rounds\n")
     print("| call | rows | call s | linears alone s | linears' rate | rest of the call s |\n|---|---|---|---|---|---|")
     for index, name in enumerate(names):
         width = prefills[0][index][0]
         call = statistics.median(round_[index][1] for round_ in prefills)
-        alone = linears_alone(width)
-        print(f"| prefill, {name}'s prompt | {width} | {call:.3f} | {alone:.3f} | {flops(width) / alone / 1e9:.0f} GFLOP/s "
+        alone = linears_alone(width, prefill_head_rows)
+        print(f"| prefill, {name}'s prompt | {width} | {call:.3f} | {alone:.3f} | {flops(width, prefill_head_rows) / alone / 1e9:.0f} GFLOP/s "
               f"| {call - alone:.3f} |")
     step, alone = statistics.median(steps), linears_alone(len(names))
     print(f"| decoding step ({len(steps)} timed) | {len(names)} | {step:.3f} | {alone:.3f} | "
           f"{weight_bytes / alone / 1e9:.1f} GB/s of weights | {step - alone:.3f} |")
-    trie, alone = statistics.median(passes), linears_alone(256)
-    print(f"| trie pass, integer_1_1000 ({len(passes)} timed) | 256 | {trie:.3f} | {alone:.3f} | "
-          f"{flops(256) / alone / 1e9:.0f} GFLOP/s | {trie - alone:.3f} |")
+    trie, alone = statistics.median(passes), linears_alone(TREE_NODES)
+    print(f"| trie pass, integer_1_1000 ({len(passes)} timed) | {TREE_NODES} | {trie:.3f} | {alone:.3f} | "
+          f"{flops(TREE_NODES) / alone / 1e9:.0f} GFLOP/s | {trie - alone:.3f} |")
 
 
 if __name__ == "__main__":

@@ -100,6 +100,21 @@ def test_score_equals_a_plain_forward_pass(smollm):
         assert score == pytest.approx(expected, abs=1e-3)
 
 
+def test_no_call_uses_a_deprecated_cache_keyword(smollm):
+    # transformers 5.24 renamed the forward's `past_key_values` to `cache`: the old name still works there
+    # but warns. Every path that passes a cache runs here: shared and per-row sampling, trie and forced scoring.
+    import warnings
+
+    smollm._prefills.clear()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        smollm.sample(Prompt(NUMBER_PROMPT), [1, 2], SamplingParams(max_new_tokens=3))
+        smollm.sample_many([(Prompt(NUMBER_PROMPT), [3]), (Prompt("Name a colour."), [4])], SamplingParams(max_new_tokens=3))
+        smollm.score(Prompt(NUMBER_PROMPT), ["7", "10"], SamplingParams())
+        smollm.teacher_forced_logits(Prompt(NUMBER_PROMPT), ["7", "10"])
+    assert not [str(w.message) for w in caught if "past_key_values" in str(w.message)]
+
+
 def _digit_bias(smollm) -> tuple[tuple[int, float], ...]:
     ids = [smollm.tokenizer.convert_tokens_to_ids(d) for d in ("7", "3")]
     return ((ids[0], 2.0), (ids[1], -1.0))

@@ -226,8 +226,12 @@ def test_exact_mode_over_a_real_server_is_verified_and_agrees_with_the_local_bac
     local = exact_record(local_backend("smollm2-135m-instruct"), task, 0, EvalConfig(model="x", tasks=[task], samples=1).params_for(task), "k", "m")["probs"]
     served_mass, local_mass = sum(served.values()), sum(local.values())
     among_valid_tv = 0.5 * sum(abs(served[a] / served_mass - local[a] / local_mass) for a in local)
-    # Measured here: valid mass 0.0188 vs 0.0179, TV among valid 0.029 (Q4_1 kernels vs the float32 copy).
-    assert 0.85 < served_mass / local_mass < 1.18 and among_valid_tv < 0.06, (served, local)
+    # Measured here (Q4_1 kernels vs the float32 copy): valid mass 0.0188 vs 0.0179, TV among valid 0.029 with
+    # llama.cpp built on an AVX2 machine; 0.0175 vs 0.0179, TV 0.069 built on an AVX-512 one (its kernels
+    # are chosen at build time). What this guards is respread reading the right tokens of the echo: a tail read
+    # one token early (the prompt's last token in, end-of-turn out) gives mass ratio 14.3 and TV 0.50 on the
+    # local model (scratch, 2026-11-24).
+    assert 0.85 < served_mass / local_mass < 1.18 and among_valid_tv < 0.12, (served, local)
 
 
 def test_exact_mode_is_refused_in_one_line_by_a_server_without_prompt_log_probabilities(tmp_path):

@@ -84,11 +84,16 @@ class TransformersBackend:
         self.use_chat_template = bool(self.tokenizer.chat_template) if chat_template is None else chat_template
         self.end_token_ids = self._end_token_ids()
         # Only the last position's logits are read after a prompt; most causal LMs can skip the others.
+        # A PEFT model (a LoRA run's monitor) passes these keywords through to its base model's forward.
+        base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
         try:
-            keeps = "logits_to_keep" in inspect.signature(self.model.forward).parameters
+            parameters = inspect.signature(base.forward).parameters
         except (TypeError, ValueError):  # a wrapped forward without a readable signature
-            keeps = False
-        self._last_logits_only = {"logits_to_keep": 1} if keeps else {}
+            parameters = {}
+        self._last_logits_only = {"logits_to_keep": 1} if "logits_to_keep" in parameters else {}
+        # transformers 5.24 renamed the forward's `past_key_values` to `cache`; the old name still works there
+        # but warns on every run.
+        self._cache_name = "cache" if "cache" in parameters else "past_key_values"
         if self.use_chat_template:
             # The token the chat template closes an assistant turn with (e.g. <|im_end|>).
             self.end_of_answer_ids = [self.tokenizer.eos_token_id]
@@ -98,6 +103,11 @@ class TransformersBackend:
             # after some text, in sampling and in exact scoring alike.
             self.end_of_answer_ids = self.tokenizer.encode("\n", add_special_tokens=False)
             self.line_ends_reply = True
+
+    def _forward(self, cache, **inputs):
+        """(model output, its KV cache): the forward pass extending `cache` (None: a new one)."""
+        out = self.model(**inputs, use_cache=True, **({} if cache is None else {self._cache_name: cache}))
+        return out, out[self._cache_name]
 
     # ---------------------------------------------------------------- prompts
     def render(self, prompt: Prompt) -> str:
@@ -154,8 +164,8 @@ class TransformersBackend:
         memo = self._prefills
         if memo is None or key not in memo:
             with torch.inference_mode():
-                out = self.model(input_ids=torch.tensor([list(prompt_ids)], device=self.device), use_cache=True, **self._last_logits_only)
-            state = (out.past_key_values, out.logits[:, -1, :].float().clone())  # clone: not a view pinning [1, L, V]
+                out, cache = self._forward(None, input_ids=torch.tensor([list(prompt_ids)], device=self.device), **self._last_logits_only)
+            state = (cache, out.logits[:, -1, :].float().clone())  # clone: not a view pinning [1, L, V]
             if memo is None:
                 return state
             memo[key] = state
@@ -278,8 +288,7 @@ class TransformersBackend:
                 if per_row:
                     mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
                     extra = {"attention_mask": mask, "position_ids": (positions + step)[:, None]}
-                out = self.model(input_ids=tokens[:, None].to(self.device), past_key_values=cache, use_cache=True, **extra)
-                cache = out.past_key_values
+                out, cache = self._forward(cache, input_ids=tokens[:, None].to(self.device), **extra)
                 logits = out.logits[:, -1, :].float()
         return [
             Completion(text=self._decode(ids, params.stop), n_tokens=len(ids), finished=done)
@@ -378,13 +387,13 @@ class TransformersBackend:
             mask = torch.from_numpy(visible)[None, None].to(self.device)
             if self._tree_mask_kind() == "eager":
                 mask = torch.zeros(mask.shape, dtype=self.model.dtype, device=self.device).masked_fill(~mask, torch.finfo(self.model.dtype).min)
-            logits = self.model(
+            out, _ = self._forward(
+                copy.deepcopy(prompt_cache),
                 input_ids=torch.tensor([[p[-1] for p in prefixes]], device=self.device),
                 position_ids=torch.tensor([[prompt_len + len(p) - 1 for p in prefixes]], device=self.device),
                 attention_mask=mask,
-                past_key_values=copy.deepcopy(prompt_cache),
-                use_cache=True,
-            ).logits[0].float()
+            )
+            logits = out.logits[0].float()
             logprobs = _warped_logprobs(logits, params)
             inner = ~at_root
             picked = logprobs[rows_t[inner].to(logprobs.device), targets_t[inner].to(logprobs.device)]
@@ -445,7 +454,7 @@ class TransformersBackend:
         mask = torch.tensor([[1.0] * len(c) + [0.0] * (width - len(c)) for c in chunk], device=self.device)
         cache.batch_repeat_interleave(n)
         if width > 1:
-            logits = self.model(input_ids=targets[:, :-1], past_key_values=cache, use_cache=True).logits.float()
+            logits = self._forward(cache, input_ids=targets[:, :-1])[0].logits.float()
             logits = torch.cat([first_logits.expand(n, -1)[:, None, :], logits], dim=1)
         else:
             logits = first_logits.expand(n, -1)[:, None, :]
