@@ -21,7 +21,7 @@ rewards = [
 args = GRPOConfig(
     output_dir="runs/own-grpo", max_steps=4, per_device_train_batch_size=16, num_generations=8,
     max_completion_length=8, top_k=0, reward_weights=[1.0, 0.5], learning_rate=2e-5, logging_steps=1,
-    bf16=False, gradient_checkpointing=False, use_cpu=True, report_to="none",  # CPU: both off
+    bf16=False, gradient_checkpointing=False, use_cpu=True, report_to="none",  # CPU: both off (transformers >= 5.24 names the second activation_checkpointing)
 )
 trainer = GRPOTrainer(model=model, reward_funcs=rewards, args=args, train_dataset=dataset)
 # Exact distribution of integer_1_100 every 2 steps: runs/own-grpo/monitor.jsonl and the trainer's loggers.

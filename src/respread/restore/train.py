@@ -25,6 +25,7 @@ import os
 import platform
 import random
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -129,7 +130,10 @@ def run_train(config: TrainConfig, out_dir: Path, *, resume: bool = False) -> di
         ).attach(trainer)
 
     checkpoint = get_last_checkpoint(str(out_dir / "checkpoints")) if resume and (out_dir / "checkpoints").is_dir() else None
-    result = trainer.train(resume_from_checkpoint=checkpoint)
+    with warnings.catch_warnings():
+        # TRL reads the model's `is_gradient_checkpointing`, which transformers 5.24 deprecates: nothing a user can change.
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        result = trainer.train(resume_from_checkpoint=checkpoint)
 
     final = out_dir / "final"
     trained = trainer.model
@@ -179,6 +183,15 @@ def _prepare_out_dir(config: TrainConfig, out_dir: Path, resume: bool) -> None:
     write_json_atomic(config_file, wanted)
 
 
+def _checkpointing_off() -> dict:
+    """transformers 5.24 renamed `gradient_checkpointing` to `activation_checkpointing`; the old name warns there,
+    and TRL's configs still default it to True, so only the new name set to False keeps a run quiet."""
+    from transformers import TrainingArguments
+
+    fields = TrainingArguments.__dataclass_fields__
+    return {"activation_checkpointing" if "activation_checkpointing" in fields else "gradient_checkpointing": False}
+
+
 def _common_args(config: TrainConfig, output_dir: Path) -> dict:
     """Trainer arguments both methods share. bf16 and gradient checkpointing are off: on this kind of CPU bf16
     matmuls are hundreds of times slower, and checkpointing trades compute for memory a 135M model does not need."""
@@ -196,7 +209,7 @@ def _common_args(config: TrainConfig, output_dir: Path) -> dict:
         seed=config.seed,
         bf16=False,
         fp16=False,
-        gradient_checkpointing=False,
+        **_checkpointing_off(),
         use_cpu=config.device == "cpu",
         dataloader_num_workers=0,
         lr_scheduler_type="constant",
