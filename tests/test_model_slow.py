@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from collections import Counter
 
 import numpy as np
@@ -103,8 +104,6 @@ def test_score_equals_a_plain_forward_pass(smollm):
 def test_no_call_uses_a_deprecated_cache_keyword(smollm):
     # transformers 5.24 renamed the forward's `past_key_values` to `cache`: the old name still works there
     # but warns. Every path that passes a cache runs here: shared and per-row sampling, trie and forced scoring.
-    import warnings
-
     smollm._prefills.clear()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

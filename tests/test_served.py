@@ -219,19 +219,42 @@ def test_exact_mode_over_a_real_server_is_verified_and_agrees_with_the_local_bac
     # special tokens); the values must then be the local backend's, up to the quantized kernels' rounding.
     assert result.exit_code == 0, result.output
     served = json.loads((tmp_path / "exact" / "exact.jsonl").read_text().splitlines()[0])["probs"]
-    from respread.backends import load_backend as local_backend
     from respread.evaluate import exact_record
 
     task = select_tasks("integer_1_10")[0]
-    local = exact_record(local_backend("smollm2-135m-instruct"), task, 0, EvalConfig(model="x", tasks=[task], samples=1).params_for(task), "k", "m")["probs"]
-    served_mass, local_mass = sum(served.values()), sum(local.values())
-    among_valid_tv = 0.5 * sum(abs(served[a] / served_mass - local[a] / local_mass) for a in local)
+    backend = load_backend("smollm2-135m-instruct")
+    local = exact_record(backend, task, 0, EvalConfig(model="x", tasks=[task], samples=1).params_for(task), "k", "m")["probs"]
+
+    def agrees(probs: dict) -> bool:
+        mass, local_mass = sum(probs.values()), sum(local.values())
+        among_valid_tv = 0.5 * sum(abs(probs[a] / mass - local[a] / local_mass) for a in local)
+        return 0.85 < mass / local_mass < 1.18 and among_valid_tv < 0.12
+
     # Measured here (Q4_1 kernels vs the float32 copy): valid mass 0.0188 vs 0.0179, TV among valid 0.029 with
     # llama.cpp built on an AVX2 machine; 0.0175 vs 0.0179, TV 0.069 built on an AVX-512 one (its kernels
-    # are chosen at build time). What this guards is respread reading the right tokens of the echo: a tail read
-    # one token early (the prompt's last token in, end-of-turn out) gives mass ratio 14.3 and TV 0.50 on the
-    # local model (scratch, 2026-11-24).
-    assert 0.85 < served_mass / local_mass < 1.18 and among_valid_tv < 0.12, (served, local)
+    # are chosen at build time).
+    assert agrees(served), (served, local)
+    # What the bound guards is respread reading the right tokens of the echo. Read one token early (the
+    # prompt's last token in, end-of-turn out), the local model's own values fall far outside it (valid mass
+    # ratio 9.0, TV among valid 0.61 by `_read_one_token_early`, 2026-11-24).
+    assert not agrees(_read_one_token_early(backend, task.prompt(0), list(local))), "the bound no longer tells a misread echo apart"
+
+
+def _read_one_token_early(backend, prompt, answers: list[str]) -> dict:
+    """Each answer's probability as a misaligned echo would give it: the log-probabilities of the tokens from the
+    prompt's last one to the answer's last one, in one forward pass over prompt + answer + end-of-turn."""
+    import math
+
+    import torch
+
+    prompt_ids = backend.tokenizer.encode(backend.render(prompt), add_special_tokens=False)
+    probs = {}
+    for answer in answers:
+        ids = prompt_ids + backend.tokenizer.encode(answer, add_special_tokens=False) + [backend.tokenizer.eos_token_id]
+        with torch.inference_mode():
+            logprobs = backend.model(input_ids=torch.tensor([ids])).logits[0].float().log_softmax(-1)
+        probs[answer] = math.exp(sum(logprobs[i - 1, ids[i]].item() for i in range(len(prompt_ids) - 1, len(ids) - 1)))
+    return probs
 
 
 def test_exact_mode_is_refused_in_one_line_by_a_server_without_prompt_log_probabilities(tmp_path):
