@@ -186,7 +186,7 @@ def bench_trie_and_process(backend, model: str) -> None:
     print("\nExact scoring of the four closed tasks (1,114 candidates): per-answer batches vs prefix trie\n")
     print("| task | candidates | per-answer s | trie s | speed-up | max |Δ log p| |")
     print("|---|---|---|---|---|---|")
-    from respread.backends.transformers import _summed_logprobs
+    from respread.backends.warping import summed_logprobs as _summed_logprobs
 
     totals = [0.0, 0.0]
     for task_name in ("integer_1_10", "integer_1_100", "integer_1_1000", "card_suit"):

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from respread.backends import SamplingParams
-from respread.backends.transformers import _warped_logprobs
+from respread.backends.warping import warped_logprobs as _warped_logprobs
 from respread.errors import RespreadError
 from respread.restore.baselines.logit_bias import LogitBias
 from respread.restore.baselines.runner import BaselinesConfig, pareto_by_task

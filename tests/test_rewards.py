@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 from types import SimpleNamespace
@@ -98,6 +99,23 @@ def test_spread_history_decays_old_answers_and_logs_its_figures():
     assert 0.0 < logged["spread_history_integer_1_10/history_tv"] < 1.0
 
 
+def test_log_rarity_on_the_issues_group_of_four():
+    reward = make_reward("log-rarity", task="integer_1_100")
+    got = reward(prompts=["p"] * 4, completions=["7", "7", "9", "not a number"])
+    assert got == pytest.approx([math.log(2), math.log(2), math.log(4), -1.0], abs=1e-12)
+
+
+def test_log_rarity_counts_invalid_completions_in_the_group_size_and_takes_its_options():
+    reward = make_reward("log-rarity", task="integer_1_10", num_generations=4, invalid_penalty=2.0)
+    texts = ["3", "3", "3", "3", "5", "x", "x", "x"]
+    # Group 0: everyone said 3 (reward log 1 = 0). Group 1: 5 is alone among K = 4 (log 4), three invalid (−2).
+    assert call(reward, texts) == pytest.approx([0, 0, 0, 0, math.log(4), -2, -2, -2])
+    clipped = make_reward("log-rarity", task="integer_1_10", clip=0.5)
+    assert call(clipped, ["3", "4", "x", "y"], groups=[0, 0, 0, 0]) == pytest.approx([0.5, 0.5, -1, -1])
+    with pytest.raises(RespreadError, match="clip > 0"):
+        make_reward("log-rarity", task="integer_1_10", clip=0)
+
+
 def test_darling_multiplies_quality_by_partition_diversity_with_a_floor():
     reward = make_reward("darling", task="integer_1_10", floor=0.1)
     # Classes by canonical answer: {3, 3.}, {5}, {junk}; Div = (n - |class|)/(n - 1), n = 4.
@@ -144,7 +162,7 @@ def _rewards_in_process(rank: int, port: int, results) -> None:
     try:
         part = slice(0, SPLIT) if rank == 0 else slice(SPLIT, None)
         out = {}
-        for kind in ("spread-group", "spread-history", "darling"):
+        for kind in ("spread-group", "spread-history", "log-rarity", "darling"):
             reward = make_reward(kind, task="integer_1_10")
             state = SimpleNamespace(stateful_callbacks={})
             call(reward, BATCH[part], GROUPS[part], trainer_state=state)  # a first step fills the history
@@ -173,7 +191,7 @@ def test_a_group_split_over_two_processes_gets_the_rewards_of_one_process():
             p.join(timeout=120)
             assert p.exitcode == 0
         results = dict(results)
-    for kind in ("spread-group", "spread-history", "darling"):
+    for kind in ("spread-group", "spread-history", "log-rarity", "darling"):
         single = make_reward(kind, task="integer_1_10")
         state = SimpleNamespace(stateful_callbacks={})
         call(single, BATCH, GROUPS, trainer_state=state)

@@ -113,18 +113,28 @@ def test_study_quick_runs_end_to_end_and_resumes_without_redoing_work(tmp_path, 
 
     out = tmp_path / "study"
     args = [
-        "study", "--quick", "--arm", "spread-group", "--arm", "diffuse", "--parse", "lenient", "--out", str(out),
+        "study", "--quick", "--arm", "spread-group", "--arm", "diffuse", "--seeds", "0,1", "--parse", "lenient", "--out", str(out),
         "--mmlu", str(shared_data / "mmlu"), "--gsm8k", str(shared_data / "gsm8k" / "test.jsonl"),
     ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     study = json.loads((out / "study.json").read_text())
-    assert study["conditions"] == ["before", "t1.5", "after-spread-group", "after-diffuse"]
+    assert study["conditions"] == [
+        "before", "t1.5", "after-spread-group", "after-spread-group-seed1", "after-diffuse", "after-diffuse-seed1",
+    ]
     trained = study["table"][0]
     assert trained["trained"] and trained["task"] == "integer_1_100"
     assert trained["conditions"]["before"]["source"] == "exact"
-    assert set(study["capability"]) == {"before", "after-spread-group", "after-diffuse"}
-    assert (out / "monitor.png").stat().st_size > 0 and "(trained)" in (out / "study.md").read_text()
+    assert set(study["capability"]) == {"before", "after-spread-group", "after-spread-group-seed1", "after-diffuse", "after-diffuse-seed1"}
+    # Each seed trained afresh: two different models, and an across-seed interval per task and arm.
+    changes = {(r["task"], r["arm"]): r for r in study["seed_changes"]}
+    diffuse = changes[("integer_1_100", "diffuse")]
+    assert len(diffuse["changes"]) == 2 and diffuse["changes"][0] != diffuse["changes"][1]
+    assert diffuse["change"]["low"] < diffuse["change"]["mean"] < diffuse["change"]["high"]
+    assert [r["seed"] for r in study["train"]["diffuse"]] == [0, 1]
+    markdown = (out / "study.md").read_text()
+    assert "## Change across training seeds (2: 0, 1)" in markdown and "| **integer_1_100** (trained) | diffuse |" in markdown
+    assert (out / "monitor.png").stat().st_size > 0 and "(trained)" in markdown
     page = (out / "report.html").read_text()
     assert 'data-kind="study"' in page and "integer_1_100 (trained)" in page and (out / "report_figures" / "study-spread.svg").is_file()
     again = CliRunner().invoke(app, args)

@@ -281,51 +281,78 @@ def check_command(
 
 @app.command("train")
 def train_command(
+    recipe: str = typer.Option("diffuse", help="Starting settings: diffuse (the default arm), published (the published GRPO recipe, full size) or grpo; every option below overrides one value."),
     model: str = typer.Option("smollm2-135m-instruct", help="Alias, local dir, .gguf file or hub id (GGUF: trains the cached fp32 copy)."),
-    task: str = typer.Option("integer_1_100", help="The one task to train on (any task, also from --tasks-file)."),
-    reward: list[str] = typer.Option(
-        ["spread-history"], "--reward", help="validity, spread-group, spread-history or darling, optionally kind:weight (repeatable)."
+    task: Optional[str] = typer.Option(None, help="The one task to train on (any task, also from --tasks-file). Recipes: listed_integer_1_100."),
+    reward: Optional[list[str]] = typer.Option(
+        None, "--reward", help="validity, spread-group, spread-history, log-rarity or darling, optionally kind:weight (repeatable); implies --method grpo."
     ),
-    method: str = typer.Option("grpo", help="grpo (TRL GRPOTrainer with --reward) or diffuse (match a closed task's exact distribution to uniform)."),
-    lora: bool = typer.Option(False, "--lora/--full", help="LoRA adapters (merged into the saved model) or full fine-tune."),
-    lora_rank: int = typer.Option(16),
-    lr: float = typer.Option(2e-5, help="Learning rate."),
-    beta: float = typer.Option(0.0, help="KL coefficient to the reference model (0: no reference model, TRL's default)."),
-    steps: int = typer.Option(40),
-    group_size: int = typer.Option(8, help="Completions per prompt (GRPO group)."),
-    batch_size: int = typer.Option(16, help="Completions per optimizer step (diffuse: answers per step)."),
+    reward_option: Optional[list[str]] = typer.Option(None, "--reward-option", help="KIND.NAME=VALUE, e.g. log-rarity.invalid_penalty=2 (repeatable)."),
+    method: Optional[str] = typer.Option(None, help="grpo (TRL GRPOTrainer with --reward) or diffuse (match a closed task's exact distribution to uniform)."),
+    lora: Optional[bool] = typer.Option(None, "--lora/--full", help="LoRA adapters (merged into the saved model) or full fine-tune."),
+    lora_rank: Optional[int] = typer.Option(None),
+    lr: Optional[float] = typer.Option(None, help="Learning rate."),
+    beta: Optional[float] = typer.Option(None, help="KL coefficient to the reference model (0: no reference model, TRL's default)."),
+    loss_type: Optional[str] = typer.Option(None, help="TRL's loss aggregation: dapo (TRL's default), dr_grpo (a plain sum up to a constant), grpo, bnpo."),
+    max_grad_norm: Optional[float] = typer.Option(None, help="Gradient clipping norm (0: none)."),
+    steps: Optional[int] = typer.Option(None),
+    group_size: Optional[int] = typer.Option(None, help="Completions per prompt (GRPO group)."),
+    batch_size: Optional[int] = typer.Option(None, help="Completions per optimizer step (diffuse: answers per step)."),
     max_completion_length: Optional[int] = typer.Option(None, help="Default: the task's own max_new_tokens."),
-    temperature: float = typer.Option(1.0, help="Sampling temperature of the GRPO rollouts."),
+    temperature: Optional[float] = typer.Option(None, help="Sampling temperature of the GRPO rollouts."),
+    parse: Optional[str] = typer.Option(None, help="Parse that decides validity in the rewards (published: lenient)."),
     seed: int = typer.Option(0),
     save_every: int = typer.Option(10, help="Checkpoint every N steps."),
     monitor_every: int = typer.Option(10, help="Collapse monitor every N steps."),
-    parse: str = typer.Option("strict", help="Parse that decides validity in the rewards."),
+    shared_prompt: bool = typer.Option(True, "--shared-prompt/--no-shared-prompt", help="Run each distinct prompt of a batch once (loss and rollouts)."),
     tasks_file: list[Path] = typer.Option([], "--tasks-file", help="YAML file of extra tasks (repeatable)."),
     device: str = typer.Option("cpu"),
     out: Path = typer.Option(..., help="Run directory: checkpoints/, final/, monitor.jsonl, train.json."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
     vllm_server: Optional[str] = typer.Option(None, help="URL of `trl vllm-serve`: GRPO rollouts generated there (GPU machines)."),
 ) -> None:
-    """Train ONE task towards spread with TRL (GRPO with respread's rewards, or direct diffuse matching)."""
+    """Train ONE task towards spread with TRL (diffuse matching, or GRPO with respread's rewards)."""
     try:
+        from respread.restore.recipes import train_settings
         from respread.restore.train import TrainConfig, run_train
 
+        settings = train_settings(recipe, dict(
+            task=task, rewards=reward, reward_options=_reward_options(reward_option), method=method, lora=lora,
+            lora_rank=lora_rank, learning_rate=lr, beta=beta, loss_type=loss_type, max_grad_norm=max_grad_norm, steps=steps,
+            group_size=group_size, batch_size=batch_size, max_completion_length=max_completion_length,
+            temperature=temperature, parse=parse,
+        ))
         config = TrainConfig(
-            model=model, task=task, method=method, rewards=reward, lora=lora, lora_rank=lora_rank, learning_rate=lr,
-            beta=beta, steps=steps, group_size=group_size, batch_size=batch_size,
-            max_completion_length=max_completion_length, temperature=temperature, seed=seed, save_every=save_every,
-            monitor_every=monitor_every, parse=parse, task_files=[str(p) for p in tasks_file], device=device,
-            vllm_server=vllm_server,
+            model=model, seed=seed, save_every=save_every, monitor_every=monitor_every, task_files=[str(p) for p in tasks_file],
+            device=device, vllm_server=vllm_server, shared_prompt=shared_prompt, **settings,
         )
         record = run_train(config, out, resume=resume)
         console.print(
-            f"trained {steps} steps in {record['wall_seconds']:.0f} s · model: {record['final_model']} · "
+            f"trained {config.steps} steps in {record['wall_seconds']:.0f} s · model: {record['final_model']} · "
             f"record: {out / 'train.json'} · monitor: {out / 'monitor.jsonl'}"
         )
     except ImportError as exc:
         _fail(f"training needs the train extra ({exc.name} is missing): pip install 'respread[train]'")
     except RespreadError as exc:
         _fail(str(exc))
+
+
+def _reward_options(items: list[str] | None) -> dict | None:
+    """`KIND.NAME=VALUE` items as {kind: {name: value}}; values are numbers where they parse as one."""
+    if not items:
+        return None
+    options: dict[str, dict] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        kind, dot, name = key.partition(".")
+        if not (sep and dot and kind and name):
+            raise RespreadError(f"--reward-option '{item}': write KIND.NAME=VALUE, e.g. log-rarity.invalid_penalty=2")
+        try:
+            parsed: object = float(value)
+        except ValueError:
+            parsed = value
+        options.setdefault(kind, {})[name] = parsed
+    return options
 
 
 @app.command("capability")
@@ -361,55 +388,69 @@ def capability_command(
 @app.command("study")
 def study_command(
     model: str = typer.Option("smollm2-135m-instruct", help="Alias, local dir, .gguf file or hub id."),
-    task: str = typer.Option("integer_1_100", help="The one task trained on."),
-    panel: str = typer.Option("categorical", help="Tasks measured before and after ('categorical' or names)."),
+    task: str = typer.Option("listed_integer_1_100", help="The one task trained on."),
+    panel: str = typer.Option("listed", help="Tasks measured before and after ('listed': the published panel, all exact; 'categorical'; or names)."),
     arm: list[str] = typer.Option(
-        ["spread-history"], "--arm", help="A training arm: reward kinds joined by + (kind:weight), or diffuse (repeatable)."
+        ["diffuse"], "--arm", help="A recipe (diffuse, published, grpo) or GRPO reward kinds joined by + (kind:weight) (repeatable)."
     ),
-    samples: int = typer.Option(100, help="Samples per task for sampled (open-task) figures."),
-    steps: int = typer.Option(40),
-    lr: float = typer.Option(2e-5),
-    group_size: int = typer.Option(8),
-    batch_size: int = typer.Option(16),
-    max_completion_length: int = typer.Option(8, help="Rollout length while training (a bare answer needs 2-3 tokens)."),
-    lora: bool = typer.Option(False, "--lora/--full"),
+    seeds: Optional[str] = typer.Option(None, help="Training seeds, e.g. 0,1,2: each arm trained once per seed (default: --seed)."),
+    samples: int = typer.Option(100, help="Samples per prompt for sampled (open-task) figures."),
+    steps: Optional[int] = typer.Option(None, help="Default: each arm's recipe (diffuse 40, published 50, grpo 40)."),
+    lr: Optional[float] = typer.Option(None, help="Default: each arm's recipe (2e-5)."),
+    group_size: Optional[int] = typer.Option(None, help="Default: each arm's recipe."),
+    batch_size: Optional[int] = typer.Option(None, help="Default: each arm's recipe."),
+    max_completion_length: Optional[int] = typer.Option(None, help="Rollout length while training (default: each arm's recipe, 8)."),
+    lora: Optional[bool] = typer.Option(None, "--lora/--full", help="Default: each arm's recipe (published: LoRA)."),
     high_temperature: float = typer.Option(1.5, help="The untrained model is also measured at this temperature."),
     monitor_every: int = typer.Option(5),
     mmlu: Optional[str] = typer.Option(None, help="MMLU folder or hub id, for capability before/after."),
     gsm8k: Optional[str] = typer.Option(None, help="GSM8K JSONL or hub id, for capability before/after."),
     mmlu_subset: int = typer.Option(100),
     gsm8k_subset: int = typer.Option(20),
-    parse: str = typer.Option("strict", help="Parse for sampled figures and the rewards."),
-    seed: int = typer.Option(0),
+    parse: str = typer.Option("strict", help="Parse for sampled figures (and for GRPO reward arms)."),
+    seed: int = typer.Option(0, help="Eval seed (request ids, samples) and the first training seed."),
     quick: bool = typer.Option(False, "--quick", help="Smoke test: 4 tasks, 8 samples, 2 tiny steps, tiny capability subsets."),
     tasks_file: list[Path] = typer.Option([], "--tasks-file"),
     out: Path = typer.Option(..., help="Study directory; re-running into it continues where it stopped."),
 ) -> None:
-    """Eval the panel, train on one task, eval again, compare with T=1.5 and check capabilities."""
+    """Eval the panel, train on one task (per arm and seed), eval again, compare with T=1.5, check capabilities."""
     try:
         from respread.restore.study import StudyConfig, run_study
-        from respread.report.study import study_rich_table
+        from respread.report.study import seed_rich_table, study_rich_table
 
         options = dict(
-            model=model, task=task, arms=arm, lr=lr, lora=lora, high_temperature=high_temperature, seed=seed,
+            model=model, arms=arm, lora=lora, high_temperature=high_temperature, seed=seed, seeds=_ints(seeds, "--seeds"),
             mmlu=mmlu, gsm8k=gsm8k, parse=parse, task_files=[str(p) for p in tasks_file],
         )
-        options["learning_rate"] = options.pop("lr")
         if quick:
-            config = StudyConfig.quick(**options)
+            config = StudyConfig.quick(**options, **({"learning_rate": lr} if lr is not None else {}))
         else:
             config = StudyConfig(
-                panel=panel, samples=samples, steps=steps, group_size=group_size, batch_size=batch_size,
-                max_completion_length=max_completion_length, monitor_every=monitor_every, mmlu_subset=mmlu_subset,
-                gsm8k_subset=gsm8k_subset, **options,
+                task=task, panel=panel, samples=samples, steps=steps, learning_rate=lr, group_size=group_size,
+                batch_size=batch_size, max_completion_length=max_completion_length, monitor_every=monitor_every,
+                mmlu_subset=mmlu_subset, gsm8k_subset=gsm8k_subset, **options,
             )
         result = run_study(config, out, log=lambda message: err_console.print(message, markup=False, highlight=False, soft_wrap=True))
         console.print(study_rich_table(result))
+        if len(config.training_seeds) > 1:
+            console.print(seed_rich_table(result))
         console.print(f"study: {out / 'report.html'} · {out / 'study.md'} · {out / 'study.json'} · wall {result['wall_seconds']:.0f} s")
     except ImportError as exc:
         _fail(f"the study needs the train extra ({exc.name} is missing): pip install 'respread[train]'")
     except RespreadError as exc:
         _fail(str(exc))
+
+
+def _ints(text: str | None, option: str) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise RespreadError(f"{option} takes comma-separated integers, e.g. 0,1,2 (got {text!r})") from None
+    if not values:
+        raise RespreadError(f"{option} takes comma-separated integers, e.g. 0,1,2 (got {text!r})")
+    return values
 
 
 @app.command("baselines")

@@ -23,6 +23,8 @@ import logging
 from typing import Sequence
 
 from respread.backends import Completion, Prompt, SamplingParams
+from respread.backends.shared_prefix import MIN_SHARED, common_prefix_length, sample_packed
+from respread.backends.warping import gumbel_draw as _draw, summed_logprobs as _summed_logprobs, warped_logprobs as _warped_logprobs
 from respread.errors import RespreadError
 from respread.models import resolve_model
 
@@ -30,6 +32,7 @@ log = logging.getLogger(__name__)
 
 PREFILL_MEMO = 16  # prompts whose prefill is kept (~2 MB each for a 135M model at 50 tokens)
 PREFILL_MEMO_BYTES = 256 * 2**20  # and at most this much KV cache, for large models and long prompts
+PACKED_FROM = 256  # prompts of at least this many tokens are decoded packed behind one cache row (shared_prefix)
 TREE_NODES = 256  # trie nodes per forward pass in exact scoring: attention over a pass grows with its square
 
 
@@ -163,8 +166,9 @@ class TransformersBackend:
         key = tuple(prompt_ids)
         memo = self._prefills
         if memo is None or key not in memo:
+            cache, start = self._memo_beginning(key)
             with torch.inference_mode():
-                out, cache = self._forward(None, input_ids=torch.tensor([list(prompt_ids)], device=self.device), **self._last_logits_only)
+                out, cache = self._forward(cache, input_ids=torch.tensor([list(prompt_ids[start:])], device=self.device), **self._last_logits_only)
             state = (cache, out.logits[:, -1, :].float().clone())  # clone: not a view pinning [1, L, V]
             if memo is None:
                 return state
@@ -174,6 +178,21 @@ class TransformersBackend:
         memo.move_to_end(key)
         cache, logits = memo[key]
         return (copy.deepcopy(cache) if writable else cache), logits
+
+    def _memo_beginning(self, key: tuple[int, ...]):
+        """(a copy of the memo's cache cropped to the longest beginning `key` shares with a remembered prompt, its
+        length), or (None, 0) when none shares MIN_SHARED tokens: listed prompts differ only by their request id."""
+        best, length = None, 0
+        for other in self._prefills or ():
+            shared = min(common_prefix_length([key, other]), len(key) - 1)
+            if shared > length:
+                best, length = other, shared
+        if best is None or length < MIN_SHARED or not self._can_merge_caches():
+            return None, 0
+        cache = copy.deepcopy(self._prefills[best][0])
+        for layer in cache.layers:  # `crop`'s meaning changed across transformers versions; plain layers slice
+            layer.keys, layer.values = layer.keys[..., :length, :], layer.values[..., :length, :]
+        return cache, length
 
     # ---------------------------------------------------------------- sampling
     def sample(self, prompt: Prompt, seeds: Sequence[int], params: SamplingParams) -> list[Completion]:
@@ -241,14 +260,44 @@ class TransformersBackend:
 
     def _sample_batch(self, prompt_ids: list[int] | list[list[int]], seeds: Sequence[int], params: SamplingParams) -> list[Completion]:
         """Sample one completion per seed; `prompt_ids` is one prompt for all rows or one per row."""
+        return [
+            Completion(text=self._decode(ids, params.stop), n_tokens=len(ids), finished=finished)
+            for ids, _, finished in self._sample_ids(prompt_ids, seeds, params)
+        ]
+
+    def sample_token_ids(self, prompts: Sequence[Sequence[int]], seeds: Sequence[int], params: SamplingParams) -> list[tuple[list[int], int | None]]:
+        """(token ids, the end-of-turn token that closed the reply, or None) per row, one prompt (ids) per row.
+
+        Rows with the same prompt share its prefill. For a trainer's rollouts, where the ids are what the loss
+        is taken over: a reply closed by a stop string or a base model's line end has end None, as a cut one.
+        """
+        prompts = [list(p) for p in prompts]
+        rows = self._sample_ids(prompts[0] if len({tuple(p) for p in prompts}) == 1 else prompts, seeds, params)
+        return [(ids, end) for ids, end, _ in rows]
+
+    def _sample_ids(self, prompt_ids: list[int] | list[list[int]], seeds: Sequence[int], params: SamplingParams) -> list[tuple[list[int], int | None, bool]]:
+        """(ids, end-of-turn token drawn or None, finished) per seed; see `_sample_batch`."""
         import torch
 
-        n = len(seeds)
         per_row = bool(prompt_ids) and isinstance(prompt_ids[0], list)
+        rows = prompt_ids if per_row else [prompt_ids] * len(seeds)
+        if len(seeds) > 1 and min(len(p) for p in rows) >= PACKED_FROM and self._tree_mask_kind() is not None:
+            # A long prompt copied into every row's cache would cost rows × its length in memory and attention.
+            return sample_packed(self, rows, seeds, params)
+        return self._sample_ids_rowwise(prompt_ids, seeds, params)
+
+    def _sample_ids_rowwise(self, prompt_ids: list[int] | list[list[int]], seeds: Sequence[int], params: SamplingParams) -> list[tuple[list[int], int | None, bool]]:
+        """`_sample_ids` with each row's own copy of its prompt's cache."""
+        import torch
+
+        per_row = bool(prompt_ids) and isinstance(prompt_ids[0], list)
+
+        n = len(seeds)
         # Each row's noise comes from its own generator: the draw never depends on the batch.
         generators = [torch.Generator().manual_seed(int(seed) % 2**63) for seed in seeds]
         generated: list[list[int]] = [[] for _ in range(n)]
-        finished = [False] * n
+        ended: list[int | None] = [None] * n  # the end-of-turn token a row drew
+        stopped = [False] * n  # ended by a stop string or a base model's line end
         active = torch.arange(n)
         with torch.inference_mode():
             mask = positions = None
@@ -268,11 +317,11 @@ class TransformersBackend:
                 keep = []
                 for i, (row, token) in enumerate(zip(rows, tokens.tolist())):
                     if token in self.end_token_ids:
-                        finished[row] = True
+                        ended[row] = token
                         continue
                     generated[row].append(token)
                     if (params.stop or self.line_ends_reply) and self._hits_stop(generated[row], params.stop):
-                        finished[row] = True
+                        stopped[row] = True
                         continue
                     keep.append(i)
                 if not keep or step == params.max_new_tokens - 1:
@@ -290,10 +339,7 @@ class TransformersBackend:
                     extra = {"attention_mask": mask, "position_ids": (positions + step)[:, None]}
                 out, cache = self._forward(cache, input_ids=tokens[:, None].to(self.device), **extra)
                 logits = out.logits[:, -1, :].float()
-        return [
-            Completion(text=self._decode(ids, params.stop), n_tokens=len(ids), finished=done)
-            for ids, done in zip(generated, finished)
-        ]
+        return [(ids, end, end is not None or stop) for ids, end, stop in zip(generated, ended, stopped)]
 
     def _hits_stop(self, ids: list[int], stop: tuple[str, ...]) -> bool:
         if self.line_ends_reply and "\n" in self.tokenizer.decode(ids, skip_special_tokens=True).lstrip():
@@ -471,56 +517,3 @@ class TransformersBackend:
 def _cache_bytes(cache) -> int:
     tensors = (getattr(layer, name, None) for layer in getattr(cache, "layers", ()) for name in ("keys", "values"))
     return sum(t.numel() * t.element_size() for t in tensors if t is not None)
-
-
-def _summed_logprobs(targets, logits, mask, params: SamplingParams) -> list[float]:
-    """log P(each padded row of targets) under the warped distribution, padding masked out."""
-    import torch
-
-    n, width = targets.shape
-    logprobs = _warped_logprobs(logits.reshape(n * width, -1), params).reshape(n, width, -1)
-    picked = logprobs.gather(-1, targets[..., None]).squeeze(-1)
-    return torch.where(mask > 0, picked, torch.zeros_like(picked)).sum(dim=1).tolist()
-
-
-def _warped_logprobs(logits, params: SamplingParams):
-    """Log-probabilities after logit bias, temperature, top-k, top-p and min-p, in transformers' order.
-
-    Temperature 0 is greedy: the argmax gets log-probability 0, everything else −inf.
-    """
-    import torch
-
-    if params.logit_bias:
-        ids = torch.tensor([t for t, _ in params.logit_bias], device=logits.device)
-        bias = torch.tensor([b for _, b in params.logit_bias], dtype=logits.dtype, device=logits.device)
-        logits = logits.index_add(-1, ids, bias.expand(*logits.shape[:-1], -1))
-    if params.temperature == 0:
-        greedy = torch.full_like(logits, float("-inf"))
-        return greedy.scatter(-1, logits.argmax(-1, keepdim=True), 0.0)
-    if params.temperature != 1:  # dividing by 1 would only copy [rows, V]
-        logits = logits / params.temperature
-    if params.top_k and params.top_k < logits.shape[-1]:
-        kth = torch.topk(logits, params.top_k, dim=-1).values[..., -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if params.top_p < 1.0:
-        sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
-        cumulative = sorted_logits.softmax(-1).cumsum(-1)
-        # Drop a token when the mass before it already reaches top_p; always keep the first.
-        drop_sorted = (cumulative - sorted_logits.softmax(-1)) >= params.top_p
-        drop = drop_sorted.scatter(-1, order, drop_sorted)
-        logits = logits.masked_fill(drop, float("-inf"))
-    if params.min_p > 0:
-        probs = logits.softmax(-1)
-        threshold = params.min_p * probs.max(-1, keepdim=True).values
-        logits = logits.masked_fill(probs < threshold, float("-inf"))
-    return logits.log_softmax(-1)
-
-
-def _draw(logits, params: SamplingParams, uniforms):
-    """Gumbel-max draw of one token per row: argmax(log p + Gumbel noise), noise from given uniforms [rows, V].
-
-    The uniforms are consumed: the noise −log(−log u) overwrites them, which saves allocating four more [rows, V]
-    tensors per step.
-    """
-    gumbel = uniforms.clamp_min_(1e-20).log_().neg_().log_().neg_()
-    return gumbel.add_(_warped_logprobs(logits, params)).argmax(-1)

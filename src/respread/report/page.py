@@ -19,7 +19,7 @@ from urllib.parse import quote
 from respread.errors import RespreadError
 from respread.report import figures as charts
 from respread.report.figures import DumbbellRow, Point
-from respread.report.study import picks as _picks
+from respread.report.study import arm_description, picks as _picks
 
 
 @dataclass
@@ -264,9 +264,7 @@ def study_section(builder: Builder, study_dir: Path) -> Section:
     config, conditions, trained = result["config"], result["conditions"], result["trained_task"]
     section = Section(f"Study: train on {trained}, measure the panel", "study", str(study_dir))
     section.intro = (
-        f"Model {config['model']}; arms {', '.join(config['arms'])}; {config['steps']} GRPO steps, lr {config['learning_rate']:g}, "
-        f"group {config['group_size']}, {config['batch_size']} completions a step. The trained task is in orange; every other "
-        "task is untrained (transfer)."
+        f"Model {config['model']}; {arm_description(result)}. The trained task is in orange; every other task is untrained (transfer)."
     )
     section.meta += [("config", _short({k: v for k, v in config.items() if k not in ("arms",)})),
                      ("wall time", f"{result.get('wall_seconds', 0):.0f} s"),
@@ -310,12 +308,11 @@ def study_section(builder: Builder, study_dir: Path) -> Section:
             "study-exact", "Exact answer distributions, every condition", _EXACT_DEFINITION,
         ))
     curves = {}
-    for arm in config["arms"]:
-        from respread.restore.study import arm_slug
-
-        monitor = study_dir / f"train-{arm_slug(arm)}" / "monitor.jsonl"
-        if monitor.is_file():
-            curves[arm] = sorted(read_jsonl(monitor), key=lambda r: (r["step"], r["task"]))
+    for arm, runs in (result.get("train") or {arm: [{"dir": f"train-{_slug(arm)}"}] for arm in config["arms"]}).items():
+        for run in runs:
+            monitor = study_dir / run["dir"] / "monitor.jsonl"
+            if monitor.is_file():
+                curves[arm if len(runs) == 1 else f"{arm} seed {run['seed']}"] = sorted(read_jsonl(monitor), key=lambda r: (r["step"], r["task"]))
     if any(curves.values()):
         section.blocks.append(builder.chart(
             charts.monitor_figure(curves, trained, footer=charts.monitor_footer(curves)),
@@ -328,9 +325,21 @@ def study_section(builder: Builder, study_dir: Path) -> Section:
         "Top-5 valid picks", "The five most frequent valid answers and their share of valid replies (exact share where scored exactly).",
         ["task", *conditions], [[r["task"], *[_picks(r["conditions"].get(c)) for c in conditions]] for r in rows],
     ))
+    if result.get("seed_changes") and len(config.get("seeds") or []) > 1:
+        from respread.report.study import SEED_COLUMNS, seed_rows
+
+        section.blocks.append(Table(
+            "Change across training seeds", "Change of TV among valid answers from before (negative: flatter); mean with a "
+            "95% Student-t interval over seeds; transferred or worse only where the interval excludes 0.",
+            SEED_COLUMNS, [[c.replace("**", "") for c in row] for row in seed_rows(result)],
+        ))
     if result.get("capability"):
         section.blocks.append(capability_table(result["capability"]))
     return section
+
+
+def _slug(arm: str) -> str:
+    return re.sub(r"[^A-Za-z0-9+_.-]", "-", arm)
 
 
 def _train_meta(record: dict) -> str:

@@ -57,15 +57,77 @@ def capability_markdown(capability: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def arm_description(result: dict) -> str:
+    """How each arm trained, from its runs' own records (older studies: from the study's config)."""
+    config = result["config"]
+    if not result.get("train"):
+        return (f"arms {', '.join(config['arms'])}; {config['steps']} steps, lr {config['learning_rate']:g}, group {config['group_size']}, "
+                f"{config['batch_size']} completions a step")
+    parts = []
+    for arm, runs in result["train"].items():
+        run = runs[0]
+        how = (f"diffuse, {run['steps']} steps of {run['batch_size']} answers" if run["method"] == "diffuse" else
+               f"GRPO {'+'.join(run['rewards'])} ({run['parse']} parse), {run['steps']} steps of {run['batch_size'] // run['group_size']} "
+               f"groups × {run['group_size']}")
+        seeds = ", ".join(str(r["seed"]) for r in runs)
+        minutes = ", ".join(f"{(r['wall_seconds'] or 0) / 60:.1f}" for r in runs)
+        parts.append(f"`{arm}`: {how}, lr {run['learning_rate']:g}, {'LoRA' if run['lora'] else 'full fine-tune'}; seeds {seeds} "
+                     f"({minutes} min each)")
+    return "arms " + "; ".join(parts)
+
+
+def change_cell(change: dict) -> str:
+    """`−0.123 [−0.200, −0.046]` (mean change with its interval), or the mean alone for one seed."""
+    if change.get("mean") is None:
+        return "—"
+    if change.get("low") is None:
+        return f"{change['mean']:+.3f}"
+    return f"{change['mean']:+.3f} [{change['low']:+.3f}, {change['high']:+.3f}]"
+
+
+SEED_COLUMNS = ["task", "arm", "TV valid before", "change per seed", "mean change [95% CI]", "verdict"]
+
+
+def seed_rows(result: dict) -> list[list[str]]:
+    rows = []
+    for r in result.get("seed_changes", []):
+        name = f"**{r['task']}** (trained)" if r["trained"] else r["task"]
+        before = "—" if r["before"] is None else f"{r['before']:.3f}"
+        per_seed = ", ".join(f"{c:+.3f}" for c in r["changes"]) + (f" ({r['missing']} not measured)" if r["missing"] else "")
+        rows.append([name, r["arm"], before, per_seed or "—", change_cell(r["change"]), r["verdict"]])
+    return rows
+
+
+def seed_markdown(result: dict) -> list[str]:
+    seeds = result["config"].get("seeds") or [result["config"]["seed"]]
+    lines = [
+        f"## Change across training seeds ({len(seeds)}: {', '.join(map(str, seeds))})",
+        "",
+        "Change of TV among valid answers from `before` (negative: flatter), each seed trained afresh and measured on the "
+        "same prompts; mean with a 95% Student-t interval over seeds. `transferred` / `flatter` only where the interval "
+        "is below 0, `worse` only where it is above 0.",
+        "",
+        "| " + " | ".join(SEED_COLUMNS) + " |",
+        "|" + "---|" * len(SEED_COLUMNS),
+    ]
+    return lines + ["| " + " | ".join(row) + " |" for row in seed_rows(result)]
+
+
+def seed_rich_table(result: dict) -> Table:
+    table = Table(*SEED_COLUMNS, title="change of TV among valid answers across training seeds (negative: flatter)")
+    for row in seed_rows(result):
+        table.add_row(*[cell.replace("**", "") for cell in row])
+    return table
+
+
 def study_markdown(result: dict) -> str:
     header, rows = study_rows(result)
     config = result["config"]
     lines = [
         f"# Study: train on {result['trained_task']}, measure the panel",
         "",
-        f"Model `{config['model']}`; arms {', '.join(config['arms'])}; {config['steps']} steps, lr {config['learning_rate']:g}, "
-        f"group {config['group_size']}, {config['batch_size']} completions a step; {config['samples']} samples per task "
-        f"for sampled figures (parse: {config['parse']}); seed {config['seed']}. Wall time {result['wall_seconds']:.0f} s.",
+        f"Model `{config['model']}`; {arm_description(result)}; {config['samples']} samples per task "
+        f"for sampled figures (parse: {config['parse']}); eval seed {config['seed']}. Wall time {result['wall_seconds']:.0f} s.",
         "",
         "Cells: valid mass · TV to uniform (invalid replies count as off-support) · TV to uniform among valid answers. "
         "`exact` rows have no sampling error; sampled rows are plug-in figures with their n and valid count (their CIs, "
@@ -79,6 +141,8 @@ def study_markdown(result: dict) -> str:
     lines += ["", "## Top-5 valid picks", "", "| task | " + " | ".join(result["conditions"]) + " |", "|" + "---|" * (len(result["conditions"]) + 1)]
     for row in result["table"]:
         lines.append(f"| {row['task']} | " + " | ".join(picks(row["conditions"].get(c)) for c in result["conditions"]) + " |")
+    if result.get("seed_changes"):
+        lines += [""] + seed_markdown(result)
     if result.get("capability"):
         lines += ["", "## Capability", "", capability_markdown(result["capability"])]
     if result.get("monitor_plot"):

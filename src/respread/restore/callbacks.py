@@ -44,7 +44,8 @@ class DiversityMonitor(TrainerCallback):
 
         if every < 1:
             raise RespreadError(f"DiversityMonitor: every must be at least 1 (got {every})")
-        self.tasks = [resolve_task(t, task_files) for t in tasks]
+        # Tasks with request ids are measured on the ids `respread eval --seed SEED` asks.
+        self.tasks = [resolve_task(t, task_files).instantiate(seed) for t in tasks]
         open_tasks = [t.name for t in self.tasks if not t.is_closed]
         if open_tasks and samples < 1:
             raise RespreadError(

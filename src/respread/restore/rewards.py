@@ -29,7 +29,7 @@ from respread.metrics.classes import Judge, partition, same_normalized_text, uni
 from respread.tasks import AnswerParser, TaskSpec, registry
 
 RewardFunc = Callable[..., list[float]]
-REWARD_KINDS = ("validity", "spread-group", "spread-history", "darling")
+REWARD_KINDS = ("validity", "spread-group", "spread-history", "log-rarity", "darling")
 
 
 # ------------------------------------------------------------------ formulas (pure, no parsing, no processes)
@@ -50,6 +50,29 @@ def group_rarity(answers: Sequence[str | None], groups: Sequence[Any]) -> list[f
         if answer is not None:
             counts[(group, answer)] += 1
     return [0.0 if a is None else 1.0 / counts[(g, a)] for a, g in zip(answers, groups)]
+
+
+def log_rarity(answers: Sequence[str | None], groups: Sequence[Any], invalid_penalty: float = 1.0, clip: float = 10.0) -> list[float]:
+    """r_i = clip(−log(c_i / K_i)) for a valid answer, −`invalid_penalty` for an invalid one (answers[i] is None).
+
+    K_i is the size of i's group, invalid completions included; c_i the count of i's answer in it. A valid
+    answer earns between 0 (the whole group gave it) and log K (it is alone). This is the reward of the
+    published experiment (scasella/research-uniform-random-from-llms, `rng_bias/v0_4/grpo_env.py`), whose
+    training used invalid_penalty 1 and clip 10 (the clip never binds for K < e^10).
+
+    >>> [round(r, 4) for r in log_rarity(["7", "7", "9", None], [0, 0, 0, 0])]
+    [0.6931, 0.6931, 1.3863, -1.0]
+    """
+    sizes: dict[Any, int] = defaultdict(int)
+    counts: dict[tuple, int] = defaultdict(int)
+    for answer, group in zip(answers, groups):
+        sizes[group] += 1
+        if answer is not None:
+            counts[(group, answer)] += 1
+    return [
+        -invalid_penalty if a is None else max(-clip, min(clip, -math.log(counts[(g, a)] / sizes[g])))
+        for a, g in zip(answers, groups)
+    ]
 
 
 def history_rarity(answers: Sequence[str | None], history: dict[str, float], support_size: int, alpha: float) -> list[float]:
@@ -187,6 +210,9 @@ def make_reward(kind: str, *, task: str | TaskSpec, **options) -> RewardFunc:
       `alpha` (default 1). The histogram lives in `trainer_state.stateful_callbacks`, so it is written into
       every checkpoint's `trainer_state.json` and read back on resume; standalone calls keep it on the function
       (`.history`). Logs `history_tv` and `history_distinct` through TRL's `log_metric`.
+    * `log-rarity`: r_i = −log(c_i/K) for a valid answer, K the group's size (invalid completions included),
+      −`invalid_penalty` (default 1) for an invalid one, clipped to ±`clip` (default 10) (`log_rarity`): the
+      published experiment's reward. Options: `group_column`, `num_generations`, `invalid_penalty`, `clip`.
     * `darling`: quality × partition diversity, r_i = q_i · Div_i (or q_i + w·Div_i with
       `combine="additive"`, w = `diversity_weight`), Div_i = max(floor, (n − |class_i|)/(n − 1)) over i's group
       (`partition_diversity`, default `floor=0.1`). Classes come from `judge`, any judge of
@@ -236,6 +262,18 @@ def make_reward(kind: str, *, task: str | TaskSpec, **options) -> RewardFunc:
             answers = [a for a, _ in everything]
             groups = group_ids([g for _, g in everything], num_generations)
             return group_rarity(answers, groups)[mine]
+
+    elif kind == "log-rarity":
+        invalid_penalty = float(options.pop("invalid_penalty", 1.0))
+        clip = float(options.pop("clip", 10.0))
+        if not (math.isfinite(invalid_penalty) and clip > 0):
+            raise RespreadError("log-rarity needs a finite invalid_penalty and clip > 0")
+
+        def reward(prompts, completions, completion_ids=None, **kwargs) -> list[float]:
+            local = list(zip(answers_of(completions, completion_ids), batch_groups(prompts, kwargs)))
+            everything, mine = gather_across_processes(local)
+            groups = group_ids([g for _, g in everything], num_generations)
+            return log_rarity([a for a, _ in everything], groups, invalid_penalty, clip)[mine]
 
     elif kind == "spread-history":
         if parser is None:

@@ -12,6 +12,11 @@ Two methods, compared on the same study:
   which is a stochastic-gradient version of that loss. (SFT averages the loss over tokens, so multi-token
   answers weigh a little less per token than one-token answers.)
 
+Both run each distinct prompt of a batch once (`respread.restore.shared_prompt`; `shared_prompt=False` turns
+it off), and GRPO rollouts come from respread's sampler with one prefill per prompt. A task asked with request
+ids (the listed panel) gets a fresh id per GRPO group or diffuse step, drawn from the seed, apart from the ids
+it is measured on.
+
 A run directory holds `checkpoints/` (Trainer checkpoints every `save_every` steps, with optimizer, RNG and
 reward state), `monitor.jsonl` (the collapse monitor), `final/` (the trained model in HF format, LoRA merged)
 and `train.json` (config, data, seed, versions, wall time, CPU/GPU-hours, log history). `kill -9` then
@@ -35,8 +40,10 @@ from respread.models import DEFAULT_MODEL, resolve_model
 from respread.provenance import versions
 from respread.records import write_json_atomic
 from respread.restore.rewards import make_reward, parse_reward_spec, resolve_task
+from respread.restore.shared_prompt import share_prompts, shared_prompt_stats
 
 CONFIG_FILE = "train_config.json"
+LOSS_TYPES = ("dapo", "dr_grpo", "grpo", "bnpo")
 TRAIN_FILE = "train.json"
 
 
@@ -51,6 +58,9 @@ class TrainConfig:
     lora_alpha: int = 32
     learning_rate: float = 2e-5
     beta: float = 0.0
+    loss_type: str = "dapo"  # TRL's aggregation of token losses; "dr_grpo" sums them (up to a constant)
+    max_grad_norm: float = 1.0  # 0: no gradient clipping
+    reward_options: dict = field(default_factory=dict)  # {"log-rarity": {"invalid_penalty": 2.0}, ...}
     steps: int = 40
     group_size: int = 8
     batch_size: int = 16  # completions per optimizer step (grpo); answers per step (diffuse)
@@ -64,6 +74,7 @@ class TrainConfig:
     task_files: list[str] = field(default_factory=list)
     device: str = "cpu"
     vllm_server: str | None = None  # TRL's `trl vllm-serve` URL: rollouts generated there (GPU machines)
+    shared_prompt: bool = True  # each distinct prompt of a batch run once (loss and rollouts)
 
     def validate(self) -> None:
         checks = [
@@ -79,13 +90,22 @@ class TrainConfig:
             (self.save_every >= 1 and self.monitor_every >= 1, "--save-every and --monitor-every must be at least 1"),
             (self.lora_rank >= 1, "--lora-rank must be at least 1"),
             (self.parse in ("strict", "lenient"), "--parse must be strict or lenient"),
+            (self.loss_type in LOSS_TYPES, f"--loss-type must be one of {', '.join(LOSS_TYPES)} (got {self.loss_type!r})"),
+            (self.max_grad_norm >= 0, "--max-grad-norm must be >= 0 (0: no clipping)"),
         ]
         for ok, message in checks:
             if not ok:
                 raise RespreadError(message)
+        kinds = set()
         for spec in self.rewards:
-            parse_reward_spec(spec)
+            kinds.add(parse_reward_spec(spec)[0])
+        stray = sorted(set(self.reward_options) - kinds)
+        if stray:
+            raise RespreadError(f"reward options given for '{stray[0]}', which is not among the rewards ({', '.join(self.rewards)})")
         task = resolve_task(self.task, self.task_files)
+        for spec in self.rewards if self.method == "grpo" else ():  # bad reward options fail before any model loads
+            kind = parse_reward_spec(spec)[0]
+            make_reward(kind, task=task, parse=self.parse, **self.reward_options.get(kind, {}))
         if task.answer_type == "verifiable":
             raise RespreadError(f"task '{task.name}' is verifiable; training rewards spread on categorical or text tasks only")
         if task.prefill:
@@ -122,6 +142,9 @@ def run_train(config: TrainConfig, out_dir: Path, *, resume: bool = False) -> di
     trainer = (_grpo_trainer if config.method == "grpo" else _diffuse_trainer)(
         config, task, model, tokenizer, render, max_length, out_dir / "checkpoints"
     )
+    if config.shared_prompt:
+        share_prompts(trainer)
+    trained_prompts = [render(p) for p in training_prompts(task, prompt_count(config, task), config.seed)]
     monitor_tasks = config.monitor_tasks if config.monitor_tasks is not None else ([task.name] if task.is_closed else [])
     if monitor_tasks:
         DiversityMonitor(
@@ -149,9 +172,11 @@ def run_train(config: TrainConfig, out_dir: Path, *, resume: bool = False) -> di
         "resumed_from": checkpoint,
         "task": task.model_dump(mode="json"),
         "data": {
-            "prompts": [render(task.prompt(i)) for i in range(len(task.prompts))],
+            "prompts": list(dict.fromkeys(trained_prompts))[:8],  # a task with request ids has one per group or step
+            "distinct_prompts": len(set(trained_prompts)),
             "rows": len(trainer.train_dataset),
         },
+        "shared_prompt": shared_prompt_stats(trainer),
         "model_path": load_path,
         "final_model": str(final),
         "seed": config.seed,
@@ -214,6 +239,7 @@ def _common_args(config: TrainConfig, output_dir: Path) -> dict:
         dataloader_num_workers=0,
         lr_scheduler_type="constant",
         warmup_steps=0,
+        max_grad_norm=config.max_grad_norm,
     )
 
 
@@ -225,16 +251,31 @@ def _peft_config(config: TrainConfig):
     return LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha, target_modules="all-linear", task_type="CAUSAL_LM")
 
 
+def prompt_count(config: TrainConfig, task) -> int:
+    """Prompts a run trains on: one per GRPO group, one per diffuse step (every task prompt at least once in GRPO)."""
+    if config.method == "grpo":
+        return max(config.steps * (config.batch_size // config.group_size), len(task.prompts))
+    return config.steps
+
+
+def training_prompts(task, count: int, seed: int) -> list:
+    """`count` prompts to train on, one per GRPO group or diffuse step: fresh request ids drawn from the seed (apart
+    from the ids `respread eval` measures on) for a task that has them, else the task's own prompts in turn."""
+    if task.request_ids:
+        concrete = task.instantiate(seed, count=max(1, -(-count // len(task.prompts))), namespace="train")
+        return [concrete.prompt(i) for i in range(count)]
+    return [task.prompt(i % len(task.prompts)) for i in range(count)]
+
+
 def _grpo_trainer(config, task, model, tokenizer, render, max_length: int, output_dir: Path):
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
-    prompts_per_step = config.batch_size // config.group_size
-    rows = max(config.steps * prompts_per_step, len(task.prompts))
+    rows = prompt_count(config, task)
     # One row per group, each with its own id: a group's completions are exactly those of one row, even when
     # every row shows the same prompt (the rewards group by this column, across processes too).
     dataset = Dataset.from_list(
-        [{"prompt": render(task.prompt(i % len(task.prompts))), "group_id": i} for i in range(rows)]
+        [{"prompt": render(prompt), "group_id": i} for i, prompt in enumerate(training_prompts(task, rows, config.seed))]
     )
     rewards, weights = [], []
     for spec in config.rewards:
@@ -242,7 +283,7 @@ def _grpo_trainer(config, task, model, tokenizer, render, max_length: int, outpu
         rewards.append(
             make_reward(
                 kind, task=task, parse=config.parse, num_generations=config.group_size,
-                max_completion_length=max_length,
+                max_completion_length=max_length, **config.reward_options.get(kind, {}),
             )
         )
         weights.append(weight)
@@ -254,6 +295,7 @@ def _grpo_trainer(config, task, model, tokenizer, render, max_length: int, outpu
         top_k=0,  # the model's own distribution: no truncation (generate's default would keep 50 tokens)
         top_p=1.0,
         beta=config.beta,
+        loss_type=config.loss_type,
         reward_weights=weights,
         shuffle_dataset=False,
         **({"use_vllm": True, "vllm_mode": "server", "vllm_server_base_url": config.vllm_server} if config.vllm_server else {}),
@@ -266,18 +308,28 @@ def _grpo_trainer(config, task, model, tokenizer, render, max_length: int, outpu
 
 def _diffuse_trainer(config, task, model, tokenizer, render, max_length: int, output_dir: Path):
     from datasets import Dataset
+    from transformers import TrainingArguments
     from trl import SFTConfig, SFTTrainer
 
     from respread.tasks import AnswerParser
 
     parser = AnswerParser(task)
-    pairs = [(i, answer) for i in range(len(task.prompts)) for answer in parser.support]
-    # Each epoch lists every (prompt, answer) once, in a seeded order, so any run of k steps·batch rows is
-    # close to uniform; the first surface form is the one trained (the bare number, the lower-case name).
-    random.Random(config.seed).shuffle(pairs)
-    dataset = Dataset.from_list([{"prompt": render(task.prompt(i)), "completion": parser.surface_forms(a)[0]} for i, a in pairs])
-    args = SFTConfig(**_common_args(config, output_dir), completion_only_loss=True, max_length=None)
+    # Step s trains one prompt on the next `batch_size` answers of a stream that lists every answer once per
+    # pass, each pass in its own seeded order: any run of steps is close to uniform over the answers, and a
+    # step's rows share their prompt, which the shared-prompt step computes once. The first surface form is the
+    # one trained (the bare number, the answer as listed).
+    order = random.Random(config.seed)
+    stream: list[str] = []
+    while len(stream) < config.steps * config.batch_size:
+        stream += order.sample(list(parser.support), len(parser.support))
+    prompts = [render(p) for p in training_prompts(task, prompt_count(config, task), config.seed)]
+    dataset = Dataset.from_list([
+        {"prompt": prompts[r // config.batch_size], "completion": parser.surface_forms(stream[r])[0]}
+        for r in range(config.steps * config.batch_size)
+    ])
+    # Rows in order (older transformers lack the option: there the sampler shuffles, and batches mix prompts).
+    sequential = {"train_sampling_strategy": "sequential"} if "train_sampling_strategy" in TrainingArguments.__dataclass_fields__ else {}
+    args = SFTConfig(**_common_args(config, output_dir), **sequential, completion_only_loss=True, max_length=None)
     return SFTTrainer(
         model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=_peft_config(config)
     )
-

@@ -1,5 +1,8 @@
 """Task registry: built-in tasks, groups of them, and tasks users add from YAML files.
 
+Every closed task `NAME` (built-in or from a file) can also be asked with its candidates listed, as task
+`listed_NAME` (`respread.tasks.listed`); the `listed` group is the published ten-task panel, every task closed.
+
 A YAML file holds a list of tasks (or a mapping with a `tasks:` list); each has the fields of
 `TaskSpec`. A malformed file fails with one line naming the file, the task and the field.
 """
@@ -15,12 +18,14 @@ from pydantic import ValidationError
 from respread.errors import RespreadError
 from respread.records import user_jsonl_rows
 from respread.tasks.builtin import builtin_tasks, constrained_tasks
+from respread.tasks.listed import PREFIX as LISTED_PREFIX, listed, published_panel
 from respread.tasks.parsing import AnswerParser, Parsed
 from respread.tasks.spec import TaskSpec
 
 GROUPS = {
     "categorical": [t.name for t in builtin_tasks() if t.answer_type != "text"],
     "constrained": [t.name for t in constrained_tasks()],
+    "listed": [t.name for t in published_panel()],
 }
 
 __all__ = [
@@ -31,13 +36,16 @@ __all__ = [
 
 def registry(task_files: list[str | Path] = ()) -> dict[str, TaskSpec]:
     """Built-in tasks plus those from `task_files`; a file's task may not reuse a built-in or another file's name."""
-    tasks = {t.name: t for t in builtin_tasks() + constrained_tasks()}
+    tasks = {t.name: t for t in builtin_tasks() + constrained_tasks() + published_panel()}
     defined_in: dict[str, Path] = {}
     for path in task_files:
         for task in load_tasks_file(path):
             _check_user_name(task.name, tasks, defined_in, f"tasks file {path} defines '{task.name}'")
             tasks[task.name] = task
             defined_in[task.name] = Path(path)
+    for task in list(tasks.values()):  # every closed task can be asked with its candidates listed
+        if task.is_closed and not task.name.startswith(LISTED_PREFIX) and LISTED_PREFIX + task.name not in tasks:
+            tasks[LISTED_PREFIX + task.name] = listed(task)
     return tasks
 
 
@@ -125,7 +133,7 @@ def select_tasks_with_gsm8k(
     selection: str, task_files=(), prompt_files=(), gsm8k: str | None = None, subset: int = 20, seed: int = 0
 ) -> list[TaskSpec]:
     """`select_tasks`, plus GSM8K as task `gsm8k` when a source is given (`selection` '' for GSM8K alone)."""
-    tasks = select_tasks(selection, task_files, prompt_files) if selection.strip() or not gsm8k else []
+    tasks = select_tasks(selection, task_files, prompt_files, seed=seed) if selection.strip() or not gsm8k else []
     if gsm8k:
         from respread.tasks.verifiable import gsm8k_task
 
@@ -134,11 +142,12 @@ def select_tasks_with_gsm8k(
 
 
 def select_tasks(
-    selection: str, task_files: list[str | Path] = (), prompt_files: list[str | Path] = ()
+    selection: str, task_files: list[str | Path] = (), prompt_files: list[str | Path] = (), *, seed: int = 0
 ) -> list[TaskSpec]:
     """Resolve `categorical`, `NAME,NAME`, or a mix of groups and names, in the order given.
 
-    Tasks from `prompt_files` are always selected (naming them again in `selection` is allowed).
+    Tasks from `prompt_files` are always selected (naming them again in `selection` is allowed). Tasks with
+    request ids get them from `seed` (`TaskSpec.instantiate`).
     """
     available = registry(task_files)
     from_prompts = [load_prompts_file(p) for p in prompt_files]
@@ -163,4 +172,4 @@ def select_tasks(
     names += [t.name for t in from_prompts]
     if not names:
         raise RespreadError("no tasks selected; pass --tasks categorical or task names")
-    return [available[n] for n in dict.fromkeys(names)]
+    return [available[n].instantiate(seed) for n in dict.fromkeys(names)]

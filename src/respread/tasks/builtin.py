@@ -16,7 +16,7 @@ SUIT_ALIASES = {
 }
 
 
-def _integer(low: int, high: int) -> TaskSpec:
+def integer_task(low: int, high: int) -> TaskSpec:
     return TaskSpec(
         name=f"integer_{low}_{high}",
         prompt=f"Pick a random integer between {low} and {high}. Reply with only the number.",
@@ -102,9 +102,9 @@ CREATIVE_PROMPTS = [
 
 def builtin_tasks() -> list[TaskSpec]:
     return [
-        _integer(1, 10),
-        _integer(1, 100),
-        _integer(1, 1000),
+        integer_task(1, 10),
+        integer_task(1, 100),
+        integer_task(1, 1000),
         TaskSpec(
             name="color",
             prompt="Name a random color. Reply with only the color name.",

@@ -6,7 +6,9 @@ file fails with the field and the problem named.
 
 from __future__ import annotations
 
+import hashlib
 import re
+import uuid
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -15,6 +17,21 @@ from respread.backends import Prompt
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_\-]*$"
 _NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?")
+
+
+REQUEST_ID = "{request_id}"
+
+
+def request_id(seed: int, namespace: str, task: str, template: int, index: int) -> str:
+    """A version-4 UUID that is a function of its arguments, so a rerun asks exactly the same prompts.
+
+    >>> request_id(0, "eval", "listed_color", 0, 0) == request_id(0, "eval", "listed_color", 0, 0)
+    True
+    >>> request_id(0, "eval", "listed_color", 0, 0) != request_id(1, "eval", "listed_color", 0, 0)
+    True
+    """
+    digest = hashlib.sha256(f"{seed}|{namespace}|{task}|{template}|{index}".encode()).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=4))
 
 
 def answer_key(text: str) -> str:
@@ -35,6 +52,9 @@ class TaskSpec(BaseModel):
     `closed: true` says the list is the whole answer set, which enables exact scoring. `exact_forms` are
     the surface forms exact mode scores for each answer (each followed by end-of-turn), as templates with
     `{answer}` (canonical), `{Answer}` (capitalised) or `{ANSWER}`.
+    `request_ids: N` makes each prompt a template holding `{request_id}`: the task is asked N times per
+    template, each time with its own id drawn from the run's seed (`instantiate`); `kind` is the noun a
+    listed prompt names (`respread.tasks.listed`).
     `reasoning: true` says replies may think before answering, so the parser reads the final answer (after
     the last "Answer:", else the last answer-like span) instead of the whole reply; `thinking` sets the
     chat template's thinking switch (`enable_thinking`) where the model's template has one.
@@ -63,6 +83,8 @@ class TaskSpec(BaseModel):
     quality: Literal["finished", "nonempty"] = "finished"
     reasoning: bool = False
     thinking: bool | None = None
+    kind: str | None = None
+    request_ids: int = Field(default=0, ge=0, le=100_000)
     description: str = ""
 
     @model_validator(mode="before")
@@ -152,6 +174,10 @@ class TaskSpec(BaseModel):
                 raise ValueError("'closed: true' needs the answer set inline in 'valid'")
         if self.references is not None and self.answer_type != "verifiable":
             raise ValueError("'references' are for verifiable tasks")
+        if self.request_ids:
+            missing = [i for i, p in enumerate(self.prompts) if REQUEST_ID not in p]
+            if missing:
+                raise ValueError(f"'request_ids' is set, but prompt {missing[0]} has no {REQUEST_ID} slot")
         self._no_repeated_answers()
         return self
 
@@ -189,6 +215,20 @@ class TaskSpec(BaseModel):
     def is_categorical(self) -> bool:
         """One answer from a known set (integer or choice): the figures of `metrics.categorical` apply."""
         return self.answer_type in ("integer", "choice")
+
+    def instantiate(self, seed: int, count: int | None = None, namespace: str = "eval") -> "TaskSpec":
+        """The task with every `{request_id}` filled: `count` (default `request_ids`) prompts per template,
+        ids drawn from (seed, namespace, task, template, index). Tasks without request ids come back as they are.
+        """
+        if not self.request_ids:
+            return self
+        count = self.request_ids if count is None else count
+        prompts = [
+            template.replace(REQUEST_ID, request_id(seed, namespace, self.name, t, i))
+            for t, template in enumerate(self.prompts)
+            for i in range(count)
+        ]
+        return self.model_copy(update={"prompts": prompts, "request_ids": 0})
 
     def prompt(self, index: int = 0) -> Prompt:
         return Prompt(
