@@ -101,8 +101,12 @@ def test_a_gsm8k_answer_without_its_final_number_names_the_line(tmp_path):
 @pytest.mark.slow
 def test_mmlu_accuracy_is_a_proportion_inside_its_interval_and_ignores_batching(smollm, shared_data):
     items = load_mmlu(str(shared_data / "mmlu"), 6, seed=0)
-    together = mmlu_accuracy(smollm.model, smollm.tokenizer, items, batch_size=6)
-    alone = mmlu_accuracy(smollm.model, smollm.tokenizer, items, batch_size=1)
+    import copy
+
+    together = mmlu_accuracy(smollm, items)
+    single = copy.copy(smollm)
+    single.batch_size = 1
+    alone = mmlu_accuracy(single, items)
     assert together["predicted"] == alone["predicted"]  # left padding and position ids change nothing
     accuracy = together["accuracy"]
     assert 0 <= accuracy["low"] <= accuracy["value"] <= accuracy["high"] <= 1
@@ -116,7 +120,7 @@ def test_mmlu_scoring_picks_the_letter_a_plain_forward_pass_prefers(smollm):
     from respread.restore.capability import mmlu_prompt
 
     item = MMLUItem("toy/0", "elementary_mathematics", "What is 2 + 3?", ("4", "5", "6", "7"), "B")
-    result = mmlu_accuracy(smollm.model, smollm.tokenizer, [item])
+    result = mmlu_accuracy(smollm, [item])
     ids = torch.tensor([smollm.tokenizer.encode(mmlu_prompt(item))])
     with torch.inference_mode():
         logprobs = smollm.model(input_ids=ids).logits[0, -1].log_softmax(-1)
@@ -127,7 +131,7 @@ def test_mmlu_scoring_picks_the_letter_a_plain_forward_pass_prefers(smollm):
 @pytest.mark.slow
 def test_gsm8k_accuracy_reports_replies_and_what_was_extracted(smollm, shared_data):
     items = load_gsm8k(str(shared_data / "gsm8k" / "test.jsonl"), 2, seed=0)
-    result = gsm8k_accuracy(smollm.model, smollm.tokenizer, items, max_new_tokens=48)
+    result = gsm8k_accuracy(smollm, items, max_new_tokens=48)
     assert result["n"] == 2 and 0 <= result["correct"] <= 2
     assert result["accuracy"]["low"] <= result["accuracy"]["value"] <= result["accuracy"]["high"]
     for example, item in zip(result["examples"], items):
@@ -140,16 +144,18 @@ def test_kl_of_a_model_with_itself_is_zero_and_of_a_perturbed_copy_positive(smol
     import torch
 
     prompts = NEUTRAL_PROMPTS[:3]
-    same = kl_from_reference(smollm.model, smollm.model, smollm.tokenizer, prompts, reply_tokens=8)
+    same = kl_from_reference(smollm, smollm, prompts, reply_tokens=8)
     assert same["mean_kl_nats"] == pytest.approx(0.0, abs=1e-6)
     assert same["n_prompts"] == 3 and 3 <= same["n_tokens"] <= 24
+
+    from respread.backends.transformers import TransformersBackend
 
     perturbed = copy.deepcopy(smollm.model)
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
         weight = perturbed.model.layers[0].mlp.down_proj.weight
         weight.add_(0.02 * torch.randn(weight.shape, generator=generator))
-    moved = kl_from_reference(perturbed, smollm.model, smollm.tokenizer, prompts, reply_tokens=8)
+    moved = kl_from_reference(TransformersBackend.from_loaded(perturbed, smollm.tokenizer), smollm, prompts, reply_tokens=8)
     assert moved["mean_kl_nats"] > 1e-4
     assert moved["ci_low"] <= moved["mean_kl_nats"] <= moved["ci_high"]
     assert [p["reply"] for p in moved["per_prompt"]] == [p["reply"] for p in same["per_prompt"]]  # reference's text

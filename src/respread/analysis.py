@@ -222,7 +222,7 @@ def _finished_samples(run_dir: Path, state: dict) -> dict[str, int]:
     return caps
 
 
-def config_like(old_dir: Path, model: str, *, samples: int | None = None):
+def config_like(old_dir: Path, model: str, *, samples: int | None = None, model_options=None):
     """The `EvalConfig` that re-runs `old_dir`'s tasks and settings with another model (seed kept).
 
     `samples`: per prompt; by default the most --samples any of its tasks was last finished with
@@ -252,6 +252,7 @@ def config_like(old_dir: Path, model: str, *, samples: int | None = None):
         max_new_tokens=identity.get("max_new_tokens"),
         seed=identity.get("seed", 0),
         cot=identity.get("cot", "task"),  # re-applying a format to tasks already in it changes nothing
+        **({"model_options": model_options} if model_options is not None else {}),
         exact=any(True for _ in iter_records(old_dir / EXACT_FILE)),
     )
 
@@ -341,7 +342,7 @@ def evaluate_into(config: EvalConfig, out: Path, parse: str, log=print, backend_
         if done == wanted:
             log(f"[{label}]   {task}: {wanted} samples" if wanted else f"[{label}]   {task}: exact distribution only")
 
-    run_eval(config, out, backend_factory or (lambda: load_backend(config.model)), progress)
+    run_eval(config, out, backend_factory or (lambda: load_backend(config.model, options=config.model_options)), progress)
     metrics = jsonable(run_metrics(out, config, embed=False))
     metrics["parse"] = parse
     (out / "summary.md").write_text(markdown(metrics, parse), encoding="utf-8")

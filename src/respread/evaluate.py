@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from respread.backends import Backend, SamplingParams
+from respread.backends.options import ModelOptions
 from respread.errors import RespreadError
 from respread.provenance import Invocation
 from respread.records import RecordWriter, iter_records, sample_seed, write_json_atomic
@@ -45,6 +46,7 @@ class EvalConfig:
     # sampling them would, without sampling error; a sweep over many settings then costs little.
     sample_closed: bool = True
     cot: str = "task"  # generation-format switch applied to every task (see `respread.tasks.formats`)
+    model_options: ModelOptions = field(default_factory=ModelOptions)  # how `model` is loaded and prompted
 
     def __post_init__(self) -> None:
         from respread.tasks.formats import check_cot_mode, with_cot
@@ -77,7 +79,15 @@ class EvalConfig:
             "seed": self.seed,
             "sampling": {k: v for k, v in self.params_for(None).as_dict().items() if k != "max_new_tokens"},
             "max_new_tokens": self.max_new_tokens,
-        } | ({"cot": self.cot} if self.cot != "task" else {})  # absent by default: older runs keep their identity
+        } | ({"cot": self.cot} if self.cot != "task" else {}) | self.prompting_identity()  # absent by default: older runs keep theirs
+
+    def prompting_identity(self) -> dict:
+        """The model options that change what the model is or reads (not where or how fast it runs)."""
+        options = self.model_options
+        changed = {k: getattr(options, k) for k in ("revision", "adapter", "system_prompt") if getattr(options, k)}
+        if options.chat_template != "auto":
+            changed["chat_template"] = options.chat_template
+        return {"model_options": changed} if changed else {}
 
 
 def settings_digest(task: TaskSpec, prompt_index: int, params: SamplingParams, config: EvalConfig) -> str:

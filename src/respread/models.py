@@ -1,7 +1,8 @@
 """Resolve a `--model` argument to something transformers can load, dequantizing GGUF files once.
 
 A model spec is one of: an alias (`smollm2-135m-instruct`, `gemma3-270m`), a `.gguf` file, a local
-model directory, or a Hugging Face hub id. GGUF weights are dequantized to float32 once and cached as
+model directory, a PEFT adapter directory (loaded on the base model its `adapter_config.json` names), or a
+Hugging Face hub id. GGUF weights are dequantized to float32 once and cached as
 safetensors under the respread cache dir, because dequantizing takes tens of seconds and a GGUF-loaded
 model counts as quantized (TRL refuses to train it); the cached copy loads in about a second and trains.
 """
@@ -75,6 +76,7 @@ def cache_dir() -> Path:
 class ResolvedModel:
     name: str  # what the user asked for, as recorded in outputs
     load_path: str  # directory or hub id for from_pretrained
+    adapter: str | None = None  # a PEFT adapter directory to load on top, when the spec was one
 
 
 def resolve_model(spec: str) -> ResolvedModel:
@@ -89,6 +91,9 @@ def resolve_model(spec: str) -> ResolvedModel:
             raise RespreadError(f"model file {spec} does not exist")
         return ResolvedModel(spec, str(dequantized_copy(path)))
     if path.is_dir():
+        if (path / "adapter_config.json").is_file() and not (path / "config.json").is_file():
+            base = _adapter_base(path)
+            return ResolvedModel(spec, resolve_model(base).load_path, str(path))
         if not (path / "config.json").is_file():
             raise RespreadError(f"model directory {spec} has no config.json; is it a transformers model?")
         return ResolvedModel(spec, str(path))
@@ -100,6 +105,31 @@ def resolve_model(spec: str) -> ResolvedModel:
     raise RespreadError(
         f"unknown model '{spec}': not an alias ({', '.join(ALIASES)}), not an existing path, not a hub id (org/name)"
     )
+
+
+def _adapter_base(path: Path) -> str:
+    import json
+
+    try:
+        base = json.loads((path / "adapter_config.json").read_text(encoding="utf-8")).get("base_model_name_or_path")
+    except (OSError, ValueError) as exc:
+        raise RespreadError(f"adapter directory {path}: adapter_config.json is unreadable ({exc})") from exc
+    if not base:
+        raise RespreadError(f"adapter directory {path} names no base model; pass --model BASE --adapter {path}")
+    return base
+
+
+def merged_adapter(model, adapter: str):
+    """`model` with the PEFT adapter `adapter` (a folder or hub id) loaded and merged into its weights."""
+    try:
+        from peft import PeftModel
+    except ImportError as exc:
+        raise RespreadError("--adapter needs peft: pip install 'respread[train]'") from exc
+    try:
+        return PeftModel.from_pretrained(model, adapter).merge_and_unload()
+    except (OSError, ValueError) as exc:
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise RespreadError(f"cannot load adapter '{adapter}': {first_line}") from exc
 
 
 def dequantized_copy(gguf_path: Path) -> Path:

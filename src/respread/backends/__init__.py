@@ -93,30 +93,36 @@ class Backend(Protocol):
         ...
 
 
-def load_backend(model: str, engine: str = "transformers", **options) -> Backend:
-    """Build a backend by engine name; `model` is an alias, path or hub id (see `respread.models`).
+def load_backend(model: str, engine: str = "transformers", options=None, **overrides) -> Backend:
+    """Build a backend by engine name; `model` is an alias, path, hub id or adapter folder (see `respread.models`).
 
-    `openai:NAME` is a model behind an OpenAI-compatible server (`base_url=`, or $OPENAI_BASE_URL);
-    `engine="vllm"` runs it in-process with vLLM. Options an engine has no use for are dropped.
+    `options` is a `ModelOptions` (device, dtype, adapter, chat template, ...); keyword `overrides` of its fields
+    win over it. `openai:NAME` is a model behind an OpenAI-compatible server (`base_url=`, or
+    $OPENAI_BASE_URL); `engine="vllm"` runs it in-process with vLLM. Options an engine has no use for are dropped.
     """
+    from respread.backends.options import ModelOptions
+
+    if "chat_template" in overrides and not isinstance(overrides["chat_template"], str):  # the older True/False/None
+        overrides["chat_template"] = {True: "on", False: "off", None: "auto"}[overrides["chat_template"]]
+    fields = set(ModelOptions.__dataclass_fields__)
+    merged = ModelOptions(**((options or ModelOptions()).as_dict() | {k: v for k, v in overrides.items() if k in fields}))
     if model.startswith("openai:"):
         from respread.backends.openai_http import OpenAIBackend
 
-        return OpenAIBackend(model, **{k: v for k, v in options.items() if k in HTTP_OPTIONS})
+        return OpenAIBackend(model, options=merged, **{k: v for k, v in overrides.items() if k in HTTP_OPTIONS})
     if engine == "vllm":  # not under a paused collector: vLLM may fork its engine, and a child would keep it paused
         from respread.backends.vllm import VLLMBackend
 
         _quiet_weight_loading()
-        return VLLMBackend(model, **{k: v for k, v in options.items() if k in VLLM_OPTIONS})
+        return VLLMBackend(model, merged)
     if engine != "transformers":
         raise RespreadError(f"unknown backend engine '{engine}'; available: transformers, vllm (and openai:NAME models)")
-    options = {k: v for k, v in options.items() if k not in HTTP_OPTIONS}
     with _collector_paused():  # transformers is first imported here too
         from respread.backends.transformers import TransformersBackend
 
         _quiet_weight_loading()
         _freeze_model_stack()
-        return TransformersBackend(model, **options)
+        return TransformersBackend(model, merged)
 
 
 def _quiet_weight_loading() -> None:
@@ -173,4 +179,3 @@ def _freeze_model_stack() -> None:
 HTTP_OPTIONS = {
     "base_url", "api_key_env", "endpoint", "tokenizer", "concurrency", "timeout", "max_retries", "samples_per_request", "sampling_extras",
 }
-VLLM_OPTIONS = {"dtype", "trust_remote_code", "tensor_parallel_size", "gpu_memory_utilization", "max_model_len"}

@@ -29,6 +29,8 @@ import threading
 from typing import Iterator, Sequence
 
 from respread.backends import Completion, Prompt, SamplingParams
+from respread.backends.options import ModelOptions
+from respread.backends.prompting import PromptRenderer
 from respread.errors import RespreadError
 
 PREFIX = "openai:"
@@ -50,6 +52,7 @@ class OpenAIBackend:
         max_retries: int = 5,
         samples_per_request: int = 1,
         sampling_extras: bool = True,
+        options: ModelOptions | None = None,
     ) -> None:
         try:
             import openai
@@ -81,8 +84,13 @@ class OpenAIBackend:
         self._api_key = os.environ.get(api_key_env) or "none"
         self._tokenizer_spec = tokenizer
         self._tokenizer = None
+        self._renderer: PromptRenderer | None = None
+        self.options = options or ModelOptions()
         self._exact_checked = False
         self._n_honoured: bool | None = None  # unknown until a request with n > 1 comes back
+        if self.options.chat_template == "off":
+            raise RespreadError("--chat-template off: a served model is asked through its chat template; serve a base model's "
+                                "completions behind a template of your own (--chat-template FILE) instead")
         if endpoint == "completions" and not tokenizer:
             raise RespreadError("--endpoint completions sends the prompt as text, so it needs --tokenizer (the served model's chat template)")
 
@@ -106,7 +114,8 @@ class OpenAIBackend:
         return self._tokenizer
 
     def _messages(self, prompt: Prompt) -> list[dict]:
-        messages = [{"role": "system", "content": prompt.system}] if prompt.system else []
+        system = prompt.system if prompt.system is not None else self.options.system_prompt
+        messages = [{"role": "system", "content": system}] if system else []
         for user, assistant in prompt.few_shot:
             messages += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
         messages.append({"role": "user", "content": prompt.user})
@@ -114,14 +123,16 @@ class OpenAIBackend:
 
     def render(self, prompt: Prompt) -> str:
         """The prompt as text, by the served model's chat template (for the completions endpoint and scoring)."""
-        tokenizer = self._local_tokenizer()
-        if not tokenizer.chat_template:
-            raise RespreadError(f"tokenizer '{self._tokenizer_spec}' has no chat template; over HTTP, serve a chat model or use --endpoint chat")
-        if prompt.thinking is not None and "enable_thinking" not in str(tokenizer.chat_template):
-            raise RespreadError(f"the chat template of '{self._tokenizer_spec}' has no thinking switch (enable_thinking)")
-        messages = self._messages(prompt)
-        switch = {} if prompt.thinking is None else {"enable_thinking": prompt.thinking}
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **switch) + prompt.prefill
+        if self._renderer is None:
+            tokenizer = self._local_tokenizer()
+            template = self.options.chat_template
+            if template in ("auto", "on", "off") and not tokenizer.chat_template:
+                raise RespreadError(
+                    f"tokenizer '{self._tokenizer_spec}' has no chat template; over HTTP, serve a chat model, use --endpoint chat, "
+                    "or pass --chat-template FILE"
+                )
+            self._renderer = PromptRenderer(tokenizer, name=self._tokenizer_spec, chat_template=template, system_prompt=self.options.system_prompt)
+        return self._renderer.render(prompt)
 
     def _end_of_turn(self) -> str:
         tokenizer = self._local_tokenizer()
@@ -349,6 +360,26 @@ class OpenAIBackend:
                 f"generation log-probabilities for the same tokens (echo/generated: {shown or 'none'}; "
                 f"{len(echoed)} vs {len(sampled)} tokens)"
             )
+
+    def loglikelihoods(self, requests: Sequence[tuple[str, str]]) -> list[float]:
+        """log P(continuation | context) per (context, continuation), contexts as plain text: the echoed
+        log-probabilities of the completions endpoint (lm-evaluation-harness's `loglikelihood`)."""
+
+        async def run_all():
+            semaphore = asyncio.Semaphore(self.concurrency)
+            async with self._client() as client:
+                if not self._exact_checked and requests:
+                    await self._verify_exact(client, requests[0][0])
+                    self._exact_checked = True
+
+                async def one(context: str, continuation: str) -> float:
+                    async with semaphore:
+                        choice, added = await self._echo(client, context + continuation)
+                    return sum(self._tail_logprobs(choice, added, context, continuation))
+
+                return await asyncio.gather(*(one(c, x) for c, x in requests))
+
+        return list(self._run(run_all))
 
     def score(self, prompt: Prompt, answers: Sequence[str], params: SamplingParams | None = None) -> list[float]:
         params = params or SamplingParams()

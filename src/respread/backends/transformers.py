@@ -23,10 +23,12 @@ import logging
 from typing import Sequence
 
 from respread.backends import Completion, Prompt, SamplingParams
+from respread.backends.options import ModelOptions, resolve_device, resolve_dtype
+from respread.backends.prompting import PromptRenderer
 from respread.backends.shared_prefix import MIN_SHARED, common_prefix_length, sample_packed
 from respread.backends.warping import gumbel_draw as _draw, summed_logprobs as _summed_logprobs, warped_logprobs as _warped_logprobs
 from respread.errors import RespreadError
-from respread.models import resolve_model
+from respread.models import merged_adapter, resolve_model
 
 log = logging.getLogger(__name__)
 
@@ -37,54 +39,56 @@ TREE_NODES = 256  # trie nodes per forward pass in exact scoring: attention over
 
 
 class TransformersBackend:
-    def __init__(
-        self,
-        model: str,
-        *,
-        device: str = "cpu",
-        dtype: str = "float32",
-        batch_size: int = 64,
-        trust_remote_code: bool = False,
-        chat_template: bool | None = None,
-    ) -> None:
+    def __init__(self, model: str, options: ModelOptions | None = None, **overrides) -> None:
+        """Load `model` (alias, path, hub id, or a PEFT adapter folder) as `options` say (keyword overrides win)."""
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        options = ModelOptions(**((options or ModelOptions()).as_dict() | overrides))
         resolved = resolve_model(model)
         self.name = resolved.name
-        torch_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}.get(dtype)
-        if torch_dtype is None:
-            raise RespreadError(f"unknown dtype '{dtype}'; use float32, bfloat16 or float16")
+        device = resolve_device(options.device)
+        dtype = resolve_dtype(options.dtype, device)
+        torch_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
+        hub = {"revision": options.revision} if options.revision else {}
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(resolved.load_path, trust_remote_code=trust_remote_code)
+            self.tokenizer = AutoTokenizer.from_pretrained(resolved.load_path, trust_remote_code=options.trust_remote_code, **hub)
             self.model = AutoModelForCausalLM.from_pretrained(
-                resolved.load_path, dtype=torch_dtype, trust_remote_code=trust_remote_code
+                resolved.load_path, dtype=torch_dtype, trust_remote_code=options.trust_remote_code, **hub
             )
         except (OSError, ValueError) as exc:
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise RespreadError(f"cannot load model '{model}': {first_line}") from exc
+        for adapter in [a for a in (resolved.adapter, options.adapter) if a]:
+            self.model = merged_adapter(self.model, adapter)
         self.model.to(device).eval()
-        self._setup(device, batch_size, chat_template)
+        self.dtype = dtype
+        self._setup(device, options.batch_size, PromptRenderer(
+            self.tokenizer, name=self.name, chat_template=options.chat_template, system_prompt=options.system_prompt
+        ))
         # Weights this backend loaded never change, so a prompt's prefill can be reused: exact scoring and
         # sampling of the same prompt (`eval --exact`) run it once. A `from_loaded` model may be training.
         self._prefills: OrderedDict | None = OrderedDict()
 
     @classmethod
-    def from_loaded(cls, model, tokenizer, *, name: str = "in-memory", batch_size: int = 64) -> "TransformersBackend":
+    def from_loaded(cls, model, tokenizer, *, name: str = "in-memory", batch_size: int = 64, renderer: PromptRenderer | None = None) -> "TransformersBackend":
         """A backend over a model already in memory (e.g. the one a Trainer is training), loading nothing.
 
         The caller owns the model's train/eval mode; scoring and sampling run under `torch.inference_mode`.
         """
         backend = cls.__new__(cls)
         backend.name, backend.model, backend.tokenizer = name, model, tokenizer
-        backend._setup(str(next(model.parameters()).device), batch_size, None)
+        parameter = next(model.parameters())
+        backend.dtype = str(parameter.dtype).removeprefix("torch.")
+        backend._setup(str(parameter.device), batch_size, renderer or PromptRenderer(tokenizer, name=name))
         backend._prefills = None
         return backend
 
-    def _setup(self, device: str, batch_size: int, chat_template: bool | None) -> None:
+    def _setup(self, device: str, batch_size: int, renderer: PromptRenderer) -> None:
         self.device = device
         self.batch_size = batch_size
-        self.use_chat_template = bool(self.tokenizer.chat_template) if chat_template is None else chat_template
+        self.renderer = renderer
+        self.use_chat_template = renderer.chat
         self.end_token_ids = self._end_token_ids()
         # Only the last position's logits are read after a prompt; most causal LMs can skip the others.
         # A PEFT model (a LoRA run's monitor) passes these keywords through to its base model's forward.
@@ -97,15 +101,8 @@ class TransformersBackend:
         # transformers 5.24 renamed the forward's `past_key_values` to `cache`; the old name still works there
         # but warns on every run.
         self._cache_name = "cache" if "cache" in parameters else "past_key_values"
-        if self.use_chat_template:
-            # The token the chat template closes an assistant turn with (e.g. <|im_end|>).
-            self.end_of_answer_ids = [self.tokenizer.eos_token_id]
-            self.line_ends_reply = False
-        else:
-            # A plain-text (base) model has no end of turn: its reply ends at the first line break
-            # after some text, in sampling and in exact scoring alike.
-            self.end_of_answer_ids = self.tokenizer.encode("\n", add_special_tokens=False)
-            self.line_ends_reply = True
+        self.end_of_answer_ids = renderer.end_of_answer_ids()
+        self.line_ends_reply = renderer.line_ends_reply
 
     def _forward(self, cache, **inputs):
         """(model output, its KV cache): the forward pass extending `cache` (None: a new one)."""
@@ -114,39 +111,11 @@ class TransformersBackend:
 
     # ---------------------------------------------------------------- prompts
     def render(self, prompt: Prompt) -> str:
-        """The exact text the model sees before its reply (chat template when the tokenizer has one)."""
-        if self.use_chat_template:
-            messages = []
-            if prompt.system:
-                messages.append({"role": "system", "content": prompt.system})
-            for user, assistant in prompt.few_shot:
-                messages += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
-            messages.append({"role": "user", "content": prompt.user})
-            switch = {}
-            if prompt.thinking is not None:
-                if "enable_thinking" not in str(self.tokenizer.chat_template):
-                    raise RespreadError(
-                        f"the chat template of {self.name} has no thinking switch (enable_thinking); "
-                        "use --cot on:instruction or on:prefill instead"
-                    )
-                switch["enable_thinking"] = prompt.thinking
-            text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **switch)
-        else:
-            if prompt.thinking is not None:
-                raise RespreadError(f"{self.name} has no chat template, so no thinking switch; use --cot on:instruction or on:prefill")
-            parts = [prompt.system] if prompt.system else []
-            parts += [f"{user}\n{assistant}" for user, assistant in prompt.few_shot]
-            parts.append(prompt.user)
-            text = "\n\n".join(parts) + "\n"
-        return text + prompt.prefill
+        """The exact text the model sees before its reply (`PromptRenderer`)."""
+        return self.renderer.render(prompt)
 
     def _prompt_ids(self, prompt: Prompt) -> list[int]:
-        text = self.render(prompt)
-        # Chat templates already contain the BOS token where the model wants one.
-        ids = self.tokenizer.encode(text, add_special_tokens=not self.use_chat_template)
-        if not ids:
-            raise RespreadError("the prompt renders to zero tokens")
-        return ids
+        return self.renderer.token_ids(prompt)
 
     def _end_token_ids(self) -> set[int]:
         ids = set()
@@ -446,6 +415,60 @@ class TransformersBackend:
             totals.index_add_(0, owners_t[inner], picked.double().cpu())
         for i in group:
             scores[i] = float(totals[i])
+
+    def loglikelihoods(self, requests: Sequence[tuple[str, str]]) -> list[float]:
+        """log P(continuation | context) per (context, continuation): lm-evaluation-harness's `loglikelihood`.
+
+        The context is plain text, read as is (no chat template; the tokenizer's own special tokens, as
+        `encode` adds them); the continuation is tokenised after it, with no end of turn. Continuations of one
+        token after a shared context (a multiple-choice letter) are read from one forward pass of the context.
+        """
+        import torch
+
+        contexts: dict[str, list[int]] = {}
+        for context, _ in requests:
+            contexts.setdefault(context, self.tokenizer.encode(context))
+        wanted = [(contexts[c], self._continuation_ids(c, contexts[c], x)) for c, x in requests]
+        single = {tuple(ids) for ids, cont in wanted if len(cont) == 1}
+        results: list[float] = [0.0] * len(requests)
+        with torch.inference_mode():
+            # One-token continuations: the context's last next-token distribution holds them all.
+            singles = sorted(single, key=len, reverse=True)
+            last: dict[tuple, object] = {}
+            for start in range(0, len(singles), self.batch_size):
+                batch = [list(ids) for ids in singles[start : start + self.batch_size]]
+                for ids, logprobs in zip(batch, self.sequence_logprobs(batch, 1, next_token=True)):
+                    last[tuple(ids)] = logprobs[-1]
+            longer = [i for i, (ids, cont) in enumerate(wanted) if len(cont) != 1]
+            for start in range(0, len(longer), self.batch_size):
+                chunk = longer[start : start + self.batch_size]
+                sequences = [wanted[i][0] + wanted[i][1] for i in chunk]
+                keep = max(len(wanted[i][1]) for i in chunk)
+                for i, logprobs in zip(chunk, self.sequence_logprobs(sequences, keep)):
+                    cont = wanted[i][1]
+                    rows = logprobs[len(logprobs) - len(cont):]
+                    results[i] = float(rows.gather(-1, torch.tensor(cont, device=rows.device)[:, None]).sum())
+        for i, (ids, cont) in enumerate(wanted):
+            if len(cont) == 1:
+                results[i] = float(last[tuple(ids)][cont[0]])
+        return results
+
+    def sequence_logprobs(self, sequences: Sequence[Sequence[int]], keep: int, *, next_token: bool = False):
+        """log-softmax of the model's logits predicting each sequence's last `keep` tokens, [rows, keep, V]
+        (with `next_token`, also the distribution after the last token: positions shift by one). Rows are
+        left-padded together; position ids count real tokens only, so a row computes what it would alone."""
+        import torch
+
+        width = max(len(s) for s in sequences)
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
+        ids = torch.tensor([[pad] * (width - len(s)) + list(s) for s in sequences], device=self.device)
+        mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in sequences], device=self.device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        tail = {"logits_to_keep": keep + 1} if self._last_logits_only else {}
+        with torch.inference_mode():
+            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, **tail).logits[:, -(keep + 1):]
+        logits = logits[:, 1:] if next_token else logits[:, :-1]
+        return logits.float().log_softmax(-1)
 
     def teacher_forced_logits(self, prompt: Prompt, answers: Sequence[str], reduce=None) -> list:
         """Raw next-token logits at every position of each answer followed by end-of-answer, unwarped.

@@ -11,20 +11,14 @@ from __future__ import annotations
 from typing import Sequence
 
 from respread.backends import Completion, Prompt, SamplingParams
+from respread.backends.options import ModelOptions
+from respread.backends.prompting import PromptRenderer
 from respread.errors import RespreadError
 
 
 class VLLMBackend:
-    def __init__(
-        self,
-        model: str,
-        *,
-        dtype: str = "auto",
-        trust_remote_code: bool = False,
-        tensor_parallel_size: int = 1,
-        gpu_memory_utilization: float = 0.9,
-        max_model_len: int | None = None,
-    ) -> None:
+    def __init__(self, model: str, options: ModelOptions | None = None) -> None:
+        options = options or ModelOptions()
         try:
             import vllm
         except ImportError as exc:
@@ -34,33 +28,28 @@ class VLLMBackend:
         resolved = resolve_model(model)
         self.name = resolved.name
         self._vllm = vllm
+        adapters = [a for a in (resolved.adapter, options.adapter) if a]
+        self._lora = None
+        if adapters:  # vLLM applies a LoRA adapter per request rather than merging it
+            from vllm.lora.request import LoRARequest
+
+            self._lora = LoRARequest("adapter", 1, adapters[-1])
         self.llm = vllm.LLM(
-            resolved.load_path, dtype="auto" if dtype == "float32" else dtype, trust_remote_code=trust_remote_code,
-            tensor_parallel_size=tensor_parallel_size, gpu_memory_utilization=gpu_memory_utilization,
-            max_model_len=max_model_len, seed=0,
+            resolved.load_path, dtype="auto" if options.dtype in ("auto", "float32") else options.dtype,
+            trust_remote_code=options.trust_remote_code, revision=options.revision,
+            tensor_parallel_size=options.tensor_parallel_size, gpu_memory_utilization=options.gpu_memory_utilization,
+            max_model_len=options.max_model_len, seed=0, enable_lora=bool(adapters),
         )
         self.tokenizer = self.llm.get_tokenizer()
+        self.renderer = PromptRenderer(self.tokenizer, name=self.name, chat_template=options.chat_template, system_prompt=options.system_prompt)
 
     def render(self, prompt: Prompt) -> str:
-        """The prompt text, as the transformers backend renders it (chat template, else plain text and a newline)."""
-        messages = [{"role": "system", "content": prompt.system}] if prompt.system else []
-        for user, assistant in prompt.few_shot:
-            messages += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
-        messages.append({"role": "user", "content": prompt.user})
-        if not self.tokenizer.chat_template:
-            if prompt.thinking is not None:
-                raise RespreadError(f"{self.name} has no chat template, so no thinking switch; use --cot on:instruction or on:prefill")
-            parts = [prompt.system] if prompt.system else []
-            parts += [f"{user}\n{assistant}" for user, assistant in prompt.few_shot]
-            return "\n\n".join(parts + [prompt.user]) + "\n" + prompt.prefill
-        if prompt.thinking is not None and "enable_thinking" not in str(self.tokenizer.chat_template):
-            raise RespreadError(f"the chat template of {self.name} has no thinking switch (enable_thinking); use --cot on:instruction")
-        switch = {} if prompt.thinking is None else {"enable_thinking": prompt.thinking}
-        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **switch) + prompt.prefill
+        """The prompt text, as every backend renders it (`PromptRenderer`)."""
+        return self.renderer.render(prompt)
 
     def _prompt_ids(self, prompt: Prompt) -> list[int]:
         # Token ids, not text: vLLM would add a BOS of its own in front of a chat template that has one.
-        return self.tokenizer.encode(self.render(prompt), add_special_tokens=not self.tokenizer.chat_template)
+        return self.renderer.token_ids(prompt)
 
     def _params(self, params: SamplingParams, seed: int):
         options = dict(
@@ -68,8 +57,8 @@ class VLLMBackend:
             top_k=params.top_k if params.top_k else -1, min_p=params.min_p, max_tokens=params.max_new_tokens,
             stop=list(params.stop) or None,
         )
-        if not self.tokenizer.chat_template:
-            options["stop"] = (options["stop"] or []) + ["\n"]  # a base model's reply ends at its line break
+        if self.renderer.line_ends_reply:
+            options["stop"] = (options["stop"] or []) + ["\n"]  # a reply without a chat template ends at its line break
         if params.logit_bias:
             options["logit_bias"] = dict(params.logit_bias)
         return self._vllm.SamplingParams(**options)
@@ -82,7 +71,7 @@ class VLLMBackend:
                 inputs.append({"prompt_token_ids": ids})
                 settings.append(self._params(params, seed))
                 owners.append(r)
-        outputs = self.llm.generate(inputs, settings, use_tqdm=False)
+        outputs = self.llm.generate(inputs, settings, use_tqdm=False, lora_request=self._lora)
         results: list[list[Completion]] = [[] for _ in requests]
         for r, output in zip(owners, outputs):
             choice = output.outputs[0]
@@ -97,20 +86,40 @@ class VLLMBackend:
         if params.temperature != 1.0 or params.top_p < 1.0 or params.top_k or params.min_p or params.logit_bias:
             raise RespreadError("exact mode with vLLM scores the model's own distribution only (temperature 1, no truncation or bias)")
         prefix = self._prompt_ids(prompt)
-        end = [self.tokenizer.eos_token_id] if self.tokenizer.chat_template else self.tokenizer.encode("\n", add_special_tokens=False)
+        end = self.renderer.end_of_answer_ids()
         sequences = []
         for answer in answers:
             # The answer tokenized in context where the prompt's tokens stay a prefix, else on its own.
-            joined = self.tokenizer.encode(self.render(prompt) + answer, add_special_tokens=not self.tokenizer.chat_template)
+            joined = self.tokenizer.encode(self.render(prompt) + answer, add_special_tokens=not self.renderer.chat)
             tail = joined[len(prefix):] if joined[: len(prefix)] == prefix else self.tokenizer.encode(answer, add_special_tokens=False)
             sequences.append(prefix + tail + end)
         outputs = self.llm.generate(
             [{"prompt_token_ids": ids} for ids in sequences],
             self._vllm.SamplingParams(max_tokens=1, prompt_logprobs=0, temperature=1.0),
-            use_tqdm=False,
+            use_tqdm=False, lora_request=self._lora,
         )
         scores = []
         for ids, output in zip(sequences, outputs):
             # prompt_logprobs[i] holds log P(token i | tokens before it), keyed by token id (None for the first).
             scores.append(sum(output.prompt_logprobs[i][ids[i]].logprob for i in range(len(prefix), len(ids))))
         return scores
+
+    def loglikelihoods(self, requests: Sequence[tuple[str, str]]) -> list[float]:
+        """log P(continuation | context) per (context, continuation), contexts as plain text (lm-eval's
+        `loglikelihood`), from vLLM's prompt log-probabilities."""
+        sequences, starts = [], []
+        for context, continuation in requests:
+            head = self.tokenizer.encode(context)
+            joined = self.tokenizer.encode(context + continuation)
+            tail = joined[len(head):] if joined[: len(head)] == head else self.tokenizer.encode(continuation, add_special_tokens=False)
+            sequences.append(head + tail)
+            starts.append(len(head))
+        outputs = self.llm.generate(
+            [{"prompt_token_ids": ids} for ids in sequences],
+            self._vllm.SamplingParams(max_tokens=1, prompt_logprobs=0, temperature=1.0),
+            use_tqdm=False, lora_request=self._lora,
+        )
+        return [
+            sum(output.prompt_logprobs[i][ids[i]].logprob for i in range(start, len(ids)))
+            for ids, start, output in zip(sequences, starts, outputs)
+        ]

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from respread.backends.options import ModelOptions
 from respread.errors import RespreadError
 from respread.records import write_json_atomic
 
@@ -41,6 +42,7 @@ class CompareConfig:
     gsm8k_subset: int = 20
     resamples: int = 200  # bootstrap resamples of each decomposition
     task_files: list[str] = field(default_factory=list)
+    model_options: ModelOptions = field(default_factory=ModelOptions)  # how model stages are loaded and prompted
 
     def __post_init__(self) -> None:
         if len(self.stages) < 2:
@@ -119,7 +121,7 @@ def run_compare(config: CompareConfig, out: Path, log: Log = print, backend_fact
             log(f"[compare] stage {index + 1}/{len(labels)} {label}: evaluating {stage} into {folder}")
             eval_config = EvalConfig(
                 model=stage, tasks=tasks, samples=config.samples, temperature=config.temperature, top_p=config.top_p,
-                min_p=config.min_p, seed=config.seed, exact=config.exact, cot=config.cot,
+                min_p=config.min_p, seed=config.seed, exact=config.exact, cot=config.cot, model_options=config.model_options,
             )
             factory = (lambda model=stage: backend_factory(model)) if backend_factory else None
             stage_metrics = evaluate_into(eval_config, folder, config.parse, log=log, backend_factory=factory, label="compare")

@@ -39,6 +39,8 @@ class DiversityMonitor(TrainerCallback):
         temperature: float = 1.0,
         task_files: Sequence[str] = (),
         seed: int = 0,
+        chat_template: str = "auto",
+        system_prompt: str | None = None,
     ) -> None:
         from respread.restore.rewards import resolve_task
 
@@ -56,6 +58,7 @@ class DiversityMonitor(TrainerCallback):
         self.samples = samples
         self.params = SamplingParams(temperature=temperature)
         self.seed = seed
+        self.prompting = {"chat_template": chat_template, "system_prompt": system_prompt}  # as the trainer renders
         self._trainer = None
         self._done = {r["key"] for r in iter_records(self.out / MONITOR_FILE)}
 
@@ -83,7 +86,9 @@ class DiversityMonitor(TrainerCallback):
         from respread.backends.transformers import TransformersBackend
         from respread.evaluate import exact_record
 
-        backend = TransformersBackend.from_loaded(model, tokenizer)
+        from respread.backends.prompting import PromptRenderer
+
+        backend = TransformersBackend.from_loaded(model, tokenizer, renderer=PromptRenderer(tokenizer, **self.prompting))
         records = []
         for task in self.tasks:
             key = f"{step}|{task.name}"

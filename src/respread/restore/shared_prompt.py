@@ -96,7 +96,8 @@ class SharedPromptForward:
     def __call__(self, *args, fused_lm_head: bool = False, labels=None, **kwargs):
         plan = None
         given = {k for k, v in kwargs.items() if v is not None}  # PEFT passes inputs_embeds=None and the like
-        if self.enabled and self.mask_kind and fused_lm_head and labels is not None and not args and given <= _SPLITTABLE:
+        if (self.enabled and self.mask_kind and fused_lm_head and labels is not None and not args and given <= _SPLITTABLE
+                and not self._checkpointing()):
             kwargs = {k: kwargs[k] for k in given}
             plan = _plan(kwargs["input_ids"], kwargs.get("attention_mask"), labels)
         if plan is None:
@@ -141,6 +142,14 @@ class SharedPromptForward:
         if "label_mask" in fields:
             fields["label_mask"] = labels[:, 1:] != -100
         return type(out)(**fields)
+
+    def _checkpointing(self) -> bool:
+        """Gradient checkpointing drops the KV cache in training, which the shared prompt is: TRL's path then."""
+        on = self.model.training and any(getattr(m, "gradient_checkpointing", False) for m in self.model.modules())
+        if on and not getattr(self, "_told_checkpointing", False):
+            self._told_checkpointing = True
+            log.warning("respread: shared-prompt step off while gradient checkpointing is on (it keeps no KV cache)")
+        return on
 
     def _agrees(self, plan: "_Plan", labels, kwargs) -> bool:
         """Run a few rows the full way and the shared way; False (logged) if their log-probabilities differ."""

@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from respread.backends.options import ModelOptions
 from respread.errors import RespreadError
 from respread.models import DEFAULT_MODEL
 from respread.records import write_json_atomic
@@ -63,6 +64,7 @@ class StudyConfig:
     mmlu_subset: int = 100
     gsm8k_subset: int = 20
     task_files: list[str] = field(default_factory=list)
+    model_options: ModelOptions = field(default_factory=ModelOptions)  # how the original model is loaded and prompted
 
     @classmethod
     def quick(cls, **overrides) -> "StudyConfig":
@@ -90,9 +92,11 @@ def arm_to_train_config(arm: str, study: StudyConfig, seed: int | None = None):
         settings = train_settings(arm, overrides)
     else:
         settings = train_settings("grpo", overrides | {"rewards": [r for r in arm.split("+") if r], "parse": study.parse})
+    options = study.model_options
+    loading = {k: getattr(options, k) for k in ("device", "dtype", "trust_remote_code", "revision", "adapter", "chat_template", "system_prompt")}
     return TrainConfig(
-        **(settings | dict(model=study.model, task=study.task, seed=study.seed if seed is None else seed,
-                           monitor_every=study.monitor_every, task_files=list(study.task_files)))
+        **(settings | loading | dict(model=study.model, task=study.task, seed=study.seed if seed is None else seed,
+                                     monitor_every=study.monitor_every, task_files=list(study.task_files)))
     )
 
 
@@ -133,10 +137,11 @@ def run_study(config: StudyConfig, out_dir: Path, log: Log = print) -> dict:
         timings[name] = round(time.time() - t0, 1)
         return result
 
-    def panel(model: str, temperature: float) -> EvalConfig:
+    def panel(model: str, temperature: float, trained: bool = False) -> EvalConfig:
         # A task scored exactly is not sampled too: its exact distribution already says all sampling would.
+        options = config.model_options.without_adapter() if trained else config.model_options  # a trained copy holds it
         return EvalConfig(model=model, tasks=tasks, samples=config.samples, temperature=temperature, seed=config.seed,
-                          exact=True, sample_closed=False)
+                          exact=True, sample_closed=False, model_options=options)
 
     conditions = {"before": panel(config.model, 1.0), f"t{config.high_temperature:g}": panel(config.model, config.high_temperature)}
     for name, eval_config in conditions.items():
@@ -155,7 +160,7 @@ def run_study(config: StudyConfig, out_dir: Path, log: Log = print) -> dict:
                 timed(f"train {slug}", lambda: run_train(train_config, train_dir, resume=True))
             after = f"after-{slug}"
             arm_conditions.setdefault(arm, []).append(after)
-            conditions[after] = panel(str(train_dir / "final"), 1.0)
+            conditions[after] = panel(str(train_dir / "final"), 1.0, trained=True)
             log(f"[study] eval {after}")
             timed(f"eval {after}", lambda: evaluate_into(conditions[after], out_dir / after, config.parse, log))
 
@@ -235,9 +240,11 @@ def _capability(config: StudyConfig, out_dir: Path, log: Log) -> dict:
         if name in done:
             continue
         log(f"[study] capability {name}")
+        original = config.model_options
         done[name] = capability_report(
             model, mmlu=config.mmlu, gsm8k=config.gsm8k, reference=config.model if name != "before" else None,
             mmlu_subset=config.mmlu_subset, gsm8k_subset=config.gsm8k_subset, seed=config.seed,
+            options=original if name == "before" else original.without_adapter(), reference_options=original,
         )
         write_json_atomic(path, done)
     return done

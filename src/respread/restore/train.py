@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import Literal
 
 from respread.errors import RespreadError
-from respread.models import DEFAULT_MODEL, resolve_model
+from respread.backends.options import ModelOptions, resolve_device, resolve_dtype
+from respread.models import DEFAULT_MODEL, merged_adapter, resolve_model
 from respread.provenance import versions
 from respread.records import write_json_atomic
 from respread.restore.rewards import make_reward, parse_reward_spec, resolve_task
@@ -64,6 +65,7 @@ class TrainConfig:
     steps: int = 40
     group_size: int = 8
     batch_size: int = 16  # completions per optimizer step (grpo); answers per step (diffuse)
+    micro_batch_size: int | None = None  # rows per forward/backward (gradient accumulation makes up the step)
     max_completion_length: int | None = None  # None: the task's own max_new_tokens
     temperature: float = 1.0
     seed: int = 0
@@ -72,7 +74,16 @@ class TrainConfig:
     monitor_tasks: list[str] | None = None  # None: the trained task when it is closed
     parse: str = "strict"
     task_files: list[str] = field(default_factory=list)
-    device: str = "cpu"
+    device: str = "auto"  # auto: CUDA when available, else CPU; cuda:N honoured
+    dtype: str = "auto"  # mixed precision: auto = bfloat16 where the device computes it natively, else float32
+    trust_remote_code: bool = False
+    revision: str | None = None
+    adapter: str | None = None  # a PEFT adapter loaded on the model (and merged) before training starts
+    chat_template: str = "auto"  # as every command renders prompts (`respread.backends.prompting`)
+    system_prompt: str | None = None
+    gradient_checkpointing: bool = False  # recompute activations in the backward pass: memory for time
+    report_to: list[str] = field(default_factory=list)  # trainer loggers: tensorboard, wandb, ...
+    save_adapter: bool = False  # LoRA: final/ holds the small PEFT adapter instead of the merged model
     vllm_server: str | None = None  # TRL's `trl vllm-serve` URL: rollouts generated there (GPU machines)
     shared_prompt: bool = True  # each distinct prompt of a batch run once (loss and rollouts)
 
@@ -84,6 +95,8 @@ class TrainConfig:
             (self.batch_size >= 1, "--batch-size must be at least 1"),
             (self.method == "diffuse" or self.batch_size % self.group_size == 0,
              f"--batch-size ({self.batch_size}) must be a multiple of --group-size ({self.group_size})"),
+            (self.micro_batch_size is None or (self.micro_batch_size >= 1 and self.batch_size % self.micro_batch_size == 0),
+             f"--micro-batch-size ({self.micro_batch_size}) must divide --batch-size ({self.batch_size})"),
             (self.learning_rate > 0, "--lr must be positive"),
             (self.beta >= 0, "--beta must be >= 0"),
             (self.temperature > 0, "--temperature must be positive"),
@@ -92,6 +105,7 @@ class TrainConfig:
             (self.parse in ("strict", "lenient"), "--parse must be strict or lenient"),
             (self.loss_type in LOSS_TYPES, f"--loss-type must be one of {', '.join(LOSS_TYPES)} (got {self.loss_type!r})"),
             (self.max_grad_norm >= 0, "--max-grad-norm must be >= 0 (0: no clipping)"),
+            (not self.save_adapter or self.lora, "--save-adapter saves a LoRA adapter: add --lora"),
         ]
         for ok, message in checks:
             if not ok:
@@ -112,6 +126,7 @@ class TrainConfig:
             raise RespreadError(f"task '{task.name}' has a prefill; training does not support prefilled replies yet")
         if self.method == "diffuse" and not task.is_closed:
             raise RespreadError(f"--method diffuse needs a closed task (a known answer set); '{task.name}' is open")
+        ModelOptions(device=self.device, dtype=self.dtype, chat_template=self.chat_template)  # checks them
 
 
 def run_train(config: TrainConfig, out_dir: Path, *, resume: bool = False) -> dict:
@@ -125,22 +140,28 @@ def run_train(config: TrainConfig, out_dir: Path, *, resume: bool = False) -> di
     from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
     from transformers.trainer_utils import get_last_checkpoint
 
-    from respread.backends.transformers import TransformersBackend
+    from respread.backends.prompting import PromptRenderer
     from respread.restore.callbacks import DiversityMonitor
 
+    device = _training_device(config.device)
     set_seed(config.seed)
     task = resolve_task(config.task, config.task_files)
-    load_path = resolve_model(config.model).load_path
-    tokenizer = AutoTokenizer.from_pretrained(load_path)
-    model = AutoModelForCausalLM.from_pretrained(load_path, dtype=torch.float32)
+    resolved = resolve_model(config.model)
+    load_path = resolved.load_path
+    hub = {"revision": config.revision} if config.revision else {}
+    tokenizer = AutoTokenizer.from_pretrained(load_path, trust_remote_code=config.trust_remote_code, **hub)
+    # Weights in float32 (the master copy); --dtype sets the mixed precision the steps compute in.
+    model = AutoModelForCausalLM.from_pretrained(load_path, dtype=torch.float32, trust_remote_code=config.trust_remote_code, **hub)
+    for adapter in [a for a in (resolved.adapter, config.adapter) if a]:
+        model = merged_adapter(model, adapter)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     # The same rendering as `respread eval`, so training moves exactly the distribution eval measures.
-    render = TransformersBackend.from_loaded(model, tokenizer).render
+    render = PromptRenderer(tokenizer, name=config.model, chat_template=config.chat_template, system_prompt=config.system_prompt).render
     max_length = config.max_completion_length or task.max_new_tokens
 
     trainer = (_grpo_trainer if config.method == "grpo" else _diffuse_trainer)(
-        config, task, model, tokenizer, render, max_length, out_dir / "checkpoints"
+        config, task, model, tokenizer, render, max_length, out_dir / "checkpoints", device
     )
     if config.shared_prompt:
         share_prompts(trainer)
@@ -149,7 +170,7 @@ def run_train(config: TrainConfig, out_dir: Path, *, resume: bool = False) -> di
     if monitor_tasks:
         DiversityMonitor(
             monitor_tasks, every=config.monitor_every, out=out_dir, temperature=config.temperature,
-            task_files=config.task_files, seed=config.seed,
+            task_files=config.task_files, seed=config.seed, chat_template=config.chat_template, system_prompt=config.system_prompt,
         ).attach(trainer)
 
     checkpoint = get_last_checkpoint(str(out_dir / "checkpoints")) if resume and (out_dir / "checkpoints").is_dir() else None
@@ -160,13 +181,17 @@ def run_train(config: TrainConfig, out_dir: Path, *, resume: bool = False) -> di
 
     final = out_dir / "final"
     trained = trainer.model
-    if config.lora:
+    if config.lora and config.save_adapter:
+        # The small adapter alone; it names its base as the user did, so `--model final` or `--adapter final` loads it.
+        for peft_config in trained.peft_config.values():
+            peft_config.base_model_name_or_path = config.model
+    elif config.lora:
         trained = trained.merge_and_unload()  # a plain HF model: `respread eval --model DIR` loads it as is
     trained.save_pretrained(final)
     tokenizer.save_pretrained(final)
 
     wall = time.time() - started
-    gpus = torch.cuda.device_count() if config.device != "cpu" else 0
+    gpus = 1 if device.startswith("cuda") else 0
     record = {
         "config": asdict(config),
         "resumed_from": checkpoint,
@@ -184,7 +209,8 @@ def run_train(config: TrainConfig, out_dir: Path, *, resume: bool = False) -> di
         "wall_seconds": round(wall, 1),
         "cpu_hours": round((time.process_time() - cpu_started) / 3600, 4),
         "gpu_hours": round(wall * gpus / 3600, 4),
-        "device": config.device if config.device != "cpu" else f"cpu ({os.cpu_count()} cores, {platform.machine()})",
+        "device": device if device != "cpu" else f"cpu ({os.cpu_count()} cores, {platform.machine()})",
+        "precision": _precision(config, device),
         "train_loss": result.training_loss,
         "log_history": trainer.state.log_history,
     }
@@ -200,7 +226,9 @@ def _prepare_out_dir(config: TrainConfig, out_dir: Path, resume: bool) -> None:
         saved = json.loads(config_file.read_text(encoding="utf-8"))
         if not resume:
             raise RespreadError(f"{out_dir} already holds a training run; pass --resume to continue it, or a new --out")
-        differ = sorted(k for k in wanted if k != "vllm_server" and saved.get(k) != wanted[k])  # the server may move
+        defaults = asdict(TrainConfig())  # a run saved before a setting existed had its default
+        movable = ("vllm_server", "device", "report_to")  # where a run computes may change on resume, not what
+        differ = sorted(k for k in wanted if k not in movable and saved.get(k, defaults.get(k)) != wanted[k])
         if differ:
             raise RespreadError(f"{out_dir} holds a training run with different {', '.join(differ)}; use a new --out")
         return
@@ -208,34 +236,55 @@ def _prepare_out_dir(config: TrainConfig, out_dir: Path, resume: bool) -> None:
     write_json_atomic(config_file, wanted)
 
 
-def _checkpointing_off() -> dict:
+def _checkpointing(on: bool) -> dict:
     """transformers 5.24 renamed `gradient_checkpointing` to `activation_checkpointing`; the old name warns there,
-    and TRL's configs still default it to True, so only the new name set to False keeps a run quiet."""
+    and TRL's configs still default it to True, so the switch is set under whichever name this version has."""
     from transformers import TrainingArguments
 
     fields = TrainingArguments.__dataclass_fields__
-    return {"activation_checkpointing" if "activation_checkpointing" in fields else "gradient_checkpointing": False}
+    return {"activation_checkpointing" if "activation_checkpointing" in fields else "gradient_checkpointing": on}
 
 
-def _common_args(config: TrainConfig, output_dir: Path) -> dict:
-    """Trainer arguments both methods share. bf16 and gradient checkpointing are off: on this kind of CPU bf16
-    matmuls are hundreds of times slower, and checkpointing trades compute for memory a 135M model does not need."""
+def _training_device(device: str) -> str:
+    """The device training runs on. Trainers use the process's current CUDA device, so `cuda:N` makes N the only
+    visible one, which must happen before CUDA starts in this process."""
+    import torch
+
+    resolved = resolve_device(device)
+    if resolved.startswith("cuda:"):
+        index = resolved.split(":")[1]
+        if torch.cuda.is_initialized():
+            raise RespreadError(f"--device {resolved}: CUDA already started in this process; set CUDA_VISIBLE_DEVICES={index} instead")
+        os.environ["CUDA_VISIBLE_DEVICES"] = index
+        return "cuda"
+    return resolved
+
+
+def _precision(config: TrainConfig, device: str) -> str:
+    """The dtype the steps compute in (weights stay float32)."""
+    return resolve_dtype(config.dtype, device)
+
+
+def _common_args(config: TrainConfig, output_dir: Path, device: str) -> dict:
+    """Trainer arguments both methods share. Mixed precision follows --dtype (auto: bfloat16 on GPUs that have it,
+    none on CPU, where bf16 matmuls run hundreds of times slower); gradient checkpointing only when asked."""
+    precision = _precision(config, device)
     return dict(
         output_dir=str(output_dir),
         max_steps=config.steps,
         learning_rate=config.learning_rate,
-        per_device_train_batch_size=config.batch_size,
-        gradient_accumulation_steps=1,
+        per_device_train_batch_size=config.micro_batch_size or config.batch_size,
+        gradient_accumulation_steps=config.batch_size // (config.micro_batch_size or config.batch_size),
         save_strategy="steps",
         save_steps=config.save_every,
         save_total_limit=2,  # a full checkpoint of a 135M model with optimizer state is ~1.5 GB; keep the last two
         logging_steps=1,
-        report_to="none",
+        report_to=config.report_to or "none",
         seed=config.seed,
-        bf16=False,
-        fp16=False,
-        **_checkpointing_off(),
-        use_cpu=config.device == "cpu",
+        bf16=precision == "bfloat16",
+        fp16=precision == "float16",
+        **_checkpointing(config.gradient_checkpointing),
+        use_cpu=device == "cpu",
         dataloader_num_workers=0,
         lr_scheduler_type="constant",
         warmup_steps=0,
@@ -267,7 +316,7 @@ def training_prompts(task, count: int, seed: int) -> list:
     return [task.prompt(i % len(task.prompts)) for i in range(count)]
 
 
-def _grpo_trainer(config, task, model, tokenizer, render, max_length: int, output_dir: Path):
+def _grpo_trainer(config, task, model, tokenizer, render, max_length: int, output_dir: Path, device: str = "cpu"):
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
@@ -288,7 +337,7 @@ def _grpo_trainer(config, task, model, tokenizer, render, max_length: int, outpu
         )
         weights.append(weight)
     args = GRPOConfig(
-        **_common_args(config, output_dir),
+        **_common_args(config, output_dir, device),
         num_generations=config.group_size,
         max_completion_length=max_length,
         temperature=config.temperature,
@@ -306,7 +355,7 @@ def _grpo_trainer(config, task, model, tokenizer, render, max_length: int, outpu
     )
 
 
-def _diffuse_trainer(config, task, model, tokenizer, render, max_length: int, output_dir: Path):
+def _diffuse_trainer(config, task, model, tokenizer, render, max_length: int, output_dir: Path, device: str = "cpu"):
     from datasets import Dataset
     from transformers import TrainingArguments
     from trl import SFTConfig, SFTTrainer
@@ -329,7 +378,7 @@ def _diffuse_trainer(config, task, model, tokenizer, render, max_length: int, ou
     ])
     # Rows in order (older transformers lack the option: there the sampler shuffles, and batches mix prompts).
     sequential = {"train_sampling_strategy": "sequential"} if "train_sampling_strategy" in TrainingArguments.__dataclass_fields__ else {}
-    args = SFTConfig(**_common_args(config, output_dir), **sequential, completion_only_loss=True, max_length=None)
+    args = SFTConfig(**_common_args(config, output_dir, device), **sequential, completion_only_loss=True, max_length=None)
     return SFTTrainer(
         model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=_peft_config(config)
     )

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from respread.backends.options import ModelOptions
 from respread.errors import RespreadError
 from respread.models import DEFAULT_MODEL
 
@@ -50,6 +51,7 @@ class BaselinesConfig:
     parse: str = "strict"
     resamples: int = 1000
     task_files: list[str] = field(default_factory=list)
+    model_options: ModelOptions = field(default_factory=ModelOptions)
 
     def validate(self) -> None:
         unknown = [m for m in self.methods if m not in METHODS]
@@ -84,15 +86,15 @@ class BaselinesConfig:
 class _SharedBackend:
     """One model for every cell, loaded on first use (a finished run loads nothing)."""
 
-    def __init__(self, model: str, log: Log) -> None:
-        self.model, self.log, self.backend = model, log, None
+    def __init__(self, model: str, log: Log, options: ModelOptions | None = None) -> None:
+        self.model, self.log, self.backend, self.options = model, log, None, options
 
     def __call__(self):
         if self.backend is None:
             from respread.backends import load_backend
 
             self.log(f"[baselines] loading {self.model}")
-            self.backend = load_backend(self.model)
+            self.backend = load_backend(self.model, options=self.options)
         return self.backend
 
 
@@ -109,7 +111,7 @@ def run_baselines(config: BaselinesConfig, out_dir: Path, log: Log = print) -> d
         fit = registry(config.task_files).get(config.fit_task)
         if fit is None or not fit.is_closed:
             raise RespreadError(f"--fit-task '{config.fit_task}' must be a closed task (integers, or a choice task with closed: true)")
-    backend = _SharedBackend(config.model, log)
+    backend = _SharedBackend(config.model, log, config.model_options)
     started = time.time()
     cells: list[dict] = []
     if "sweep" in config.methods:
@@ -177,6 +179,7 @@ def _sweep(config: BaselinesConfig, tasks, out_dir: Path, backend, log: Log) -> 
         eval_config = EvalConfig(
             model=config.model, tasks=tasks, samples=config.samples, temperature=spec["temperature"],
             top_p=spec.get("top_p", 1.0), min_p=spec.get("min_p", 0.0), seed=config.seed, exact=True, sample_closed=False,
+            model_options=config.model_options,
         )
         folder = out_dir / "sweep" / spec["folder"]
         log(f"[baselines] sweep {spec['setting']}")
@@ -203,7 +206,7 @@ def _logit_bias(config: BaselinesConfig, tasks, out_dir: Path, backend, log: Log
         bias.save(bias_file)
     fit_seconds = round(time.time() - t0, 1)
     eval_config = EvalConfig(
-        model=config.model, tasks=tasks, samples=config.samples, temperature=bias.temperature, seed=config.seed,
+        model=config.model, tasks=tasks, samples=config.samples, temperature=bias.temperature, seed=config.seed, model_options=config.model_options,
         exact=True, sample_closed=False, logit_bias=bias.as_pairs(),
     )
     metrics, seconds = _timed_cell(folder, lambda: evaluate_into(eval_config, folder, config.parse, log, backend, "baselines"))
@@ -221,7 +224,7 @@ def _seeded(config: BaselinesConfig, tasks, out_dir: Path, backend, log: Log) ->
     folder = out_dir / "seeded"
     eval_config = EvalConfig(
         model=config.model, tasks=[seeded_task(t, config.samples, seed=config.seed) for t in tasks], samples=1,
-        temperature=1.0, seed=config.seed,
+        temperature=1.0, seed=config.seed, model_options=config.model_options,
     )
     log(f"[baselines] seeded prompts: {config.samples} per task, each with its own seed line")
     metrics, seconds = _timed_cell(folder, lambda: evaluate_into(eval_config, folder, config.parse, log, backend, "baselines"))
@@ -241,7 +244,7 @@ def _verbalized(config: BaselinesConfig, tasks, out_dir: Path, backend, log: Log
         for t in tasks
     ]
     n = config.verbalized_samples or config.samples
-    raw_config = EvalConfig(model=config.model, tasks=raw_tasks, samples=n, temperature=1.0, seed=config.seed)
+    raw_config = EvalConfig(model=config.model, tasks=raw_tasks, samples=n, temperature=1.0, seed=config.seed, model_options=config.model_options)
     log(f"[baselines] verbalized sampling: k={config.verbalized_k}, {n} replies per task")
 
     def work() -> dict:

@@ -1,0 +1,3 @@
+from respread.cli import main
+
+main()
