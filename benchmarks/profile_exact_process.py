@@ -205,7 +205,7 @@ def floors(rounds: int = 3) -> None:
 
     from respread.backends import SamplingParams, load_backend
     from respread.backends.transformers import TREE_NODES
-    from respread.evaluate import completion_stream, exact_record
+    from respread.measure.run import completion_stream, exact_record
     from respread.tasks import registry
 
     backend = load_backend("smollm2-135m-instruct")

@@ -109,7 +109,7 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path):
 def test_fitted_bias_flattens_its_task_exactly(smollm, tmp_path):
     """Fit on card suits, save, load, then score through the real sampler path: exact TV among valid < 0.01."""
     from respread.analysis import exact_metrics
-    from respread.evaluate import exact_record
+    from respread.measure.run import exact_record
     from respread.restore.baselines.logit_bias import fit_logit_bias
 
     task = registry()["card_suit"]

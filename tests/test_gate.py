@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from respread.analysis import evaluate_into
 from respread.cli import app
-from respread.evaluate import EvalConfig, run_eval
+from respread.measure.run import EvalConfig, run_eval
 from respread.locate.gate import GateConfig, check_runs, holm, parse_max_drop, permutation_pvalue_counts
 from respread.metrics import categorical as cat
 from respread.tasks import select_tasks

@@ -10,7 +10,7 @@ from fakes import FakeBackend
 from typer.testing import CliRunner
 
 from respread.cli import app
-from respread.evaluate import EvalConfig, run_eval
+from respread.measure.run import EvalConfig, run_eval
 from respread.locate.compare import CompareConfig, largest_significant_drop, run_compare
 from respread.tasks import select_tasks
 

@@ -9,7 +9,7 @@ from fakes import FakeBackend
 
 from respread.analysis import jsonable, run_metrics
 from respread.errors import RespreadError
-from respread.evaluate import EvalConfig, run_eval
+from respread.measure.run import EvalConfig, run_eval
 from respread.records import RecordWriter, read_records, sample_seed
 from respread.tasks import select_tasks
 

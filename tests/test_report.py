@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from respread.analysis import evaluate_into, jsonable
 from respread.cli import app
 from respread.errors import RespreadError
-from respread.evaluate import EvalConfig
+from respread.measure.run import EvalConfig
 from respread.locate.compare import CompareConfig, run_compare
 from respread.locate.decompose import decompose_runs
 from respread.report.page import build_report

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from respread.backends import load_backend
 from respread.cli import app
 from respread.errors import RespreadError
-from respread.evaluate import EvalConfig, run_eval
+from respread.measure.run import EvalConfig, run_eval
 from respread.records import iter_records
 from respread.tasks import select_tasks
 
@@ -219,7 +219,7 @@ def test_exact_mode_over_a_real_server_is_verified_and_agrees_with_the_local_bac
     # special tokens); the values must then be the local backend's, up to the quantized kernels' rounding.
     assert result.exit_code == 0, result.output
     served = json.loads((tmp_path / "exact" / "exact.jsonl").read_text().splitlines()[0])["probs"]
-    from respread.evaluate import exact_record
+    from respread.measure.run import exact_record
 
     task = select_tasks("integer_1_10")[0]
     backend = load_backend("smollm2-135m-instruct")

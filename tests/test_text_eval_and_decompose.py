@@ -13,7 +13,7 @@ from respread.analysis import jsonable, run_metrics
 from respread.cli import app
 from respread.locate.decompose import Output, answer_entropy_bits, decompose_outputs, decompose_runs
 from respread.errors import RespreadError
-from respread.evaluate import EvalConfig, run_eval
+from respread.measure.run import EvalConfig, run_eval
 from respread.tasks import load_prompts_file, select_tasks
 
 STORIES = {

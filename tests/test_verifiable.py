@@ -275,7 +275,7 @@ def test_records_written_before_the_thinking_switch_keep_their_keys():
     import hashlib
     import json
 
-    from respread.evaluate import EvalConfig, settings_digest
+    from respread.measure.run import EvalConfig, settings_digest
 
     (task,) = select_tasks("integer_1_10")
     config = EvalConfig(model="m", tasks=[task], samples=1)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from respread.errors import RespreadError
-from respread.evaluate import EXACT_FILE, SAMPLES_FILE, EvalConfig, read_run_file, settings_digest
+from respread.measure.run import EXACT_FILE, SAMPLES_FILE, EvalConfig, read_run_file, settings_digest
 from respread.metrics import categorical as cat
 from respread.metrics.posterior import posterior_figures
 from respread.metrics.uncertainty import bootstrap_ci, chi2_uniformity_pvalue, clopper_pearson, expected_tv_uniform
@@ -325,11 +325,11 @@ def evaluate_into(config: EvalConfig, out: Path, parse: str, log=print, backend_
     `backend_factory` lets several folders share one loaded model; by default `config.model` is loaded.
     """
     from respread.backends import load_backend
-    from respread.evaluate import run_eval
+    from respread.measure.run import run_eval
     from respread.report.summary import markdown
 
     if (out / "metrics.json").is_file():
-        from respread.evaluate import read_run_file
+        from respread.measure.run import read_run_file
 
         metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
         state = read_run_file(out)

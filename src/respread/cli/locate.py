@@ -80,7 +80,7 @@ def check_command(
             parse=parse, max_drop=parse_max_drop(max_drop), alpha=alpha, permutations=permutations, seed=seed,
             tasks=[t.strip() for t in tasks.split(",") if t.strip()] if tasks else None,
         )
-        from respread.evaluate import RUN_FILE
+        from respread.measure.run import RUN_FILE
 
         if not (against / RUN_FILE).is_file():
             raise RespreadError(f"--against {against} is not a respread run directory (no {RUN_FILE})")

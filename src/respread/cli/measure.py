@@ -58,7 +58,7 @@ def eval_command(
 
     from respread.analysis import jsonable, run_metrics
     from respread.backends import load_backend
-    from respread.evaluate import EvalConfig, run_eval
+    from respread.measure.run import EvalConfig, run_eval
     from respread.report.summary import markdown, rich_table, text_tables, verifiable_table
     from respread.tasks import select_tasks_with_gsm8k
 

@@ -91,7 +91,7 @@ def run_compare(config: CompareConfig, out: Path, log: Log = print, backend_fact
     replaces loading a model by name (tests pass in-memory models).
     """
     from respread.analysis import evaluate_into
-    from respread.evaluate import EvalConfig
+    from respread.measure.run import EvalConfig
 
     labels = config.stage_labels()
     out.mkdir(parents=True, exist_ok=True)

@@ -35,7 +35,7 @@ import numpy as np
 
 from respread.analysis import exact_metrics, jsonable, own_run, parsed_answers, pooled_exact
 from respread.errors import RespreadError
-from respread.evaluate import read_run_file
+from respread.measure.run import read_run_file
 from respread.metrics import categorical as cat
 from respread.metrics import lexical
 from respread.metrics.posterior import posterior_figures

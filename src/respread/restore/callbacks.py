@@ -84,7 +84,7 @@ class DiversityMonitor(TrainerCallback):
         """The figures of every task for `model` at `step` (records not yet written); usable outside a Trainer."""
         from respread.analysis import exact_metrics, sampled_metrics, answer_counts
         from respread.backends.transformers import TransformersBackend
-        from respread.evaluate import exact_record
+        from respread.measure.run import exact_record
 
         from respread.backends.prompting import PromptRenderer
 

@@ -114,7 +114,7 @@ def arm_slug(arm: str, seed: int | None = None, first_seed: int | None = None) -
 
 def run_study(config: StudyConfig, out_dir: Path, log: Log = print) -> dict:
     from respread.analysis import evaluate_into
-    from respread.evaluate import EvalConfig
+    from respread.measure.run import EvalConfig
     from respread.restore.train import TRAIN_FILE, run_train
     from respread.tasks import select_tasks
 

@@ -172,7 +172,7 @@ def _cell(method: str, setting: str, folder: Path, metrics: dict, seconds: float
 
 def _sweep(config: BaselinesConfig, tasks, out_dir: Path, backend, log: Log) -> list[dict]:
     from respread.analysis import evaluate_into
-    from respread.evaluate import EvalConfig
+    from respread.measure.run import EvalConfig
 
     cells = []
     for spec in config.sweep_cells():
@@ -190,7 +190,7 @@ def _sweep(config: BaselinesConfig, tasks, out_dir: Path, backend, log: Log) -> 
 
 def _logit_bias(config: BaselinesConfig, tasks, out_dir: Path, backend, log: Log) -> dict:
     from respread.analysis import evaluate_into
-    from respread.evaluate import EvalConfig
+    from respread.measure.run import EvalConfig
     from respread.restore.baselines.logit_bias import LogitBias, fit_logit_bias
     from respread.tasks import registry
 
@@ -218,7 +218,7 @@ def _logit_bias(config: BaselinesConfig, tasks, out_dir: Path, backend, log: Log
 
 def _seeded(config: BaselinesConfig, tasks, out_dir: Path, backend, log: Log) -> dict:
     from respread.analysis import evaluate_into
-    from respread.evaluate import EvalConfig
+    from respread.measure.run import EvalConfig
     from respread.restore.baselines.seeded import seeded_task
 
     folder = out_dir / "seeded"
@@ -234,7 +234,7 @@ def _seeded(config: BaselinesConfig, tasks, out_dir: Path, backend, log: Log) ->
 def _verbalized(config: BaselinesConfig, tasks, out_dir: Path, backend, log: Log) -> dict:
     from respread.analysis import jsonable, task_metrics
     from respread.records import write_json_atomic
-    from respread.evaluate import SAMPLES_FILE, EvalConfig, run_eval, settings_digest
+    from respread.measure.run import SAMPLES_FILE, EvalConfig, run_eval, settings_digest
     from respread.records import iter_records
     from respread.restore.baselines.verbalized import parse_verbalized, pick_answer, summarise_statuses, verbalized_prompt
 

@@ -1,0 +1,1 @@
+"""Measure: run tasks through a backend into records (`run`), and the figures computed from them."""
