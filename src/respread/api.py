@@ -11,7 +11,6 @@ Every figure keeps the interval it has on the command line (exact figures have n
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from dataclasses import dataclass, field

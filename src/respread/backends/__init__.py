@@ -9,88 +9,13 @@ interrupted run resume into exactly the draws an unbroken one would have made.
 from __future__ import annotations
 
 import gc
-import math
 import sys
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
-from typing import Protocol, Sequence
 
 from respread.errors import RespreadError
+from respread.types import Backend, Completion, Prompt, SamplingParams
 
-
-@dataclass(frozen=True)
-class Prompt:
-    """What the model is asked: one user turn, optionally preceded by a system prompt and few-shot turns.
-
-    `prefill` is text the assistant's reply is forced to start with; it is not part of the completion.
-    `thinking` sets the chat template's `enable_thinking` switch (None: the template's default).
-    """
-
-    user: str
-    system: str | None = None
-    prefill: str = ""
-    few_shot: tuple[tuple[str, str], ...] = ()  # (user, assistant) pairs before the real question
-    thinking: bool | None = None
-
-
-@dataclass(frozen=True)
-class SamplingParams:
-    """Sampling settings. Defaults are the model's own distribution: no top-k/top-p/min-p truncation.
-
-    transformers' `generate` silently applies top_k=50 unless told otherwise; respread never truncates
-    unless asked, because truncation is itself a diversity intervention.
-    """
-
-    temperature: float = 1.0
-    top_p: float = 1.0
-    top_k: int = 0
-    min_p: float = 0.0
-    max_new_tokens: int = 32
-    stop: tuple[str, ...] = field(default=())
-    # (token id, bias) pairs added to the raw logits before any warping, as OpenAI-style `logit_bias`
-    # and transformers' logits processors do (processors run before temperature and truncation).
-    logit_bias: tuple[tuple[int, float], ...] = field(default=())
-
-    def __post_init__(self) -> None:
-        checks = [
-            (math.isfinite(self.temperature) and self.temperature >= 0, "temperature must be a finite number >= 0"),
-            (0 < self.top_p <= 1, "top_p must be in (0, 1]"),
-            (self.top_k >= 0, "top_k must be >= 0 (0 = no truncation)"),
-            (0 <= self.min_p < 1, "min_p must be in [0, 1)"),
-            (self.max_new_tokens >= 1, "max_new_tokens must be >= 1"),
-            (all(int(t) >= 0 and math.isfinite(b) for t, b in self.logit_bias), "logit_bias needs token ids >= 0 and finite biases"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise RespreadError(f"bad sampling settings: {message} (got {self.as_dict()})")
-
-    def as_dict(self) -> dict:
-        d = asdict(self)
-        d["stop"] = list(self.stop)
-        if self.logit_bias:
-            d["logit_bias"] = {str(token): bias for token, bias in self.logit_bias}
-        else:
-            del d["logit_bias"]  # absent when unused, so runs recorded before it existed keep their keys
-        return d
-
-
-@dataclass(frozen=True)
-class Completion:
-    text: str
-    n_tokens: int
-    finished: bool  # ended by end-of-turn or a stop string; False means cut at max_new_tokens
-
-
-class Backend(Protocol):
-    name: str
-
-    def sample(self, prompt: Prompt, seeds: Sequence[int], params: SamplingParams) -> list[Completion]:
-        """One completion per seed; the same (prompt, seed, params) always gives the same completion."""
-        ...
-
-    def score(self, prompt: Prompt, answers: Sequence[str], params: SamplingParams) -> list[float]:
-        """log P(answer followed by end-of-turn | prompt) under the sampler's distribution at `params`."""
-        ...
+__all__ = ["Backend", "Completion", "Prompt", "SamplingParams", "load_backend"]
 
 
 def load_backend(model: str, engine: str = "transformers", options=None, **overrides) -> Backend:

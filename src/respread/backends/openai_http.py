@@ -28,7 +28,7 @@ import queue
 import threading
 from typing import Iterator, Sequence
 
-from respread.backends import Completion, Prompt, SamplingParams
+from respread.types import Completion, Prompt, SamplingParams
 from respread.backends.options import ModelOptions
 from respread.backends.prompting import PromptRenderer
 from respread.errors import RespreadError

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from respread.backends import Prompt
+from respread.types import Prompt
 from respread.errors import RespreadError
 
 

@@ -17,12 +17,12 @@ gives that reply.
 from __future__ import annotations
 
 import copy
-import inspect
 from collections import OrderedDict
 import logging
 from typing import Sequence
 
-from respread.backends import Completion, Prompt, SamplingParams
+from respread.types import Completion, Prompt, SamplingParams
+from respread._compat import cache_keyword, forward_parameters, keep_cache_prefix, last_logits_only
 from respread.backends.options import ModelOptions, resolve_device, resolve_dtype
 from respread.backends.prompting import PromptRenderer
 from respread.backends.shared_prefix import MIN_SHARED, common_prefix_length, sample_packed
@@ -92,15 +92,9 @@ class TransformersBackend:
         self.end_token_ids = self._end_token_ids()
         # Only the last position's logits are read after a prompt; most causal LMs can skip the others.
         # A PEFT model (a LoRA run's monitor) passes these keywords through to its base model's forward.
-        base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
-        try:
-            parameters = inspect.signature(base.forward).parameters
-        except (TypeError, ValueError):  # a wrapped forward without a readable signature
-            parameters = {}
-        self._last_logits_only = {"logits_to_keep": 1} if "logits_to_keep" in parameters else {}
-        # transformers 5.24 renamed the forward's `past_key_values` to `cache`; the old name still works there
-        # but warns on every run.
-        self._cache_name = "cache" if "cache" in parameters else "past_key_values"
+        parameters = forward_parameters(self.model)
+        self._last_logits_only = last_logits_only(parameters)
+        self._cache_name = cache_keyword(parameters)
         self.end_of_answer_ids = renderer.end_of_answer_ids()
         self.line_ends_reply = renderer.line_ends_reply
 
@@ -159,8 +153,7 @@ class TransformersBackend:
         if best is None or length < MIN_SHARED or not self._can_merge_caches():
             return None, 0
         cache = copy.deepcopy(self._prefills[best][0])
-        for layer in cache.layers:  # `crop`'s meaning changed across transformers versions; plain layers slice
-            layer.keys, layer.values = layer.keys[..., :length, :], layer.values[..., :length, :]
+        keep_cache_prefix(cache, length)
         return cache, length
 
     # ---------------------------------------------------------------- sampling
@@ -246,7 +239,6 @@ class TransformersBackend:
 
     def _sample_ids(self, prompt_ids: list[int] | list[list[int]], seeds: Sequence[int], params: SamplingParams) -> list[tuple[list[int], int | None, bool]]:
         """(ids, end-of-turn token drawn or None, finished) per seed; see `_sample_batch`."""
-        import torch
 
         per_row = bool(prompt_ids) and isinstance(prompt_ids[0], list)
         rows = prompt_ids if per_row else [prompt_ids] * len(seeds)

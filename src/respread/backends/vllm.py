@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from respread.backends import Completion, Prompt, SamplingParams
+from respread.types import Completion, Prompt, SamplingParams
 from respread.backends.options import ModelOptions
 from respread.backends.prompting import PromptRenderer
 from respread.errors import RespreadError

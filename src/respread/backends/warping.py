@@ -7,7 +7,7 @@ exact probability the sampler gives a reply.
 
 from __future__ import annotations
 
-from respread.backends import SamplingParams
+from respread.types import SamplingParams
 
 
 def summed_logprobs(targets, logits, mask, params: SamplingParams) -> list[float]:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from respread.cli._app import SERVED, app, console, err_console, fail as _fail, log_line
-from respread.backends.options import ModelOptions
-from respread.cli.options import with_model_options
+from respread.cli._app import app, console, fail as _fail
 from respread.errors import RespreadError
 
 

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from respread.cli._app import SERVED, app, console, err_console, fail as _fail, log_line
+from respread.cli._app import SERVED, app, console, fail as _fail, log_line
 from respread.backends.options import ModelOptions
 from respread.cli.options import with_model_options
 from respread.errors import RespreadError

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from respread.backends import Backend, SamplingParams
+from respread.types import Backend, SamplingParams
 from respread.backends.options import ModelOptions
 from respread.errors import RespreadError
 from respread.provenance import Invocation

@@ -19,7 +19,7 @@ from typing import Sequence
 
 from transformers import TrainerCallback
 
-from respread.backends import SamplingParams
+from respread.types import SamplingParams
 from respread.errors import RespreadError
 from respread.records import RecordWriter, iter_records, sample_seed
 from respread.tasks import AnswerParser, TaskSpec

@@ -194,7 +194,7 @@ def gsm8k_accuracy(backend, items: Sequence[GSM8KItem], *, max_new_tokens: int =
     Returns n, correct, accuracy {value, low, high} (Clopper–Pearson 95%), and the first `n_examples`
     items as {question, reply, extracted, reference}.
     """
-    from respread.backends import Prompt, SamplingParams
+    from respread.types import Prompt, SamplingParams
 
     if not items:
         raise RespreadError("GSM8K: no items to score")
@@ -232,7 +232,7 @@ def kl_from_reference(backend, reference, prompts: Sequence[str] = NEUTRAL_PROMP
     """
     import numpy as np
 
-    from respread.backends import Prompt, SamplingParams
+    from respread.types import Prompt, SamplingParams
 
     if not prompts:
         raise RespreadError("KL from reference: no prompts")

@@ -32,7 +32,8 @@ import inspect
 import logging
 from collections import OrderedDict
 
-from respread.backends import SamplingParams
+from respread._compat import cache_keyword, forward_parameters, last_logits_only
+from respread.types import SamplingParams
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +77,9 @@ class SharedPromptForward:
         self.check_pending = check
         self.enabled = True
         self._respread_shared = self
-        parameters = _parameters(type(model).forward)
-        # transformers 5.24 renamed the cache keyword of the forward (and its output field) to `cache`.
-        self.cache_name = "cache" if "cache" in parameters else "past_key_values"
-        self.keep_last = {"logits_to_keep": 1} if "logits_to_keep" in parameters else {}
+        parameters = forward_parameters(model)
+        self.cache_name = cache_keyword(parameters)
+        self.keep_last = last_logits_only(parameters)
         # The completions of one prompt are packed in one row behind its cache, kept apart by a 4D mask, which
         # sdpa takes as booleans and eager as additive floats; other attention kernels take no such mask.
         kind = getattr(model.config, "_attn_implementation", None)
@@ -172,13 +172,6 @@ class SharedPromptForward:
             "training this run the full way", worst, tolerance,
         )
         return False
-
-
-def _parameters(function) -> dict:
-    try:
-        return dict(inspect.signature(function).parameters)
-    except (TypeError, ValueError):
-        return {}
 
 
 def _per_token(value, suffix_ids) -> bool:

@@ -30,12 +30,12 @@ import os
 import platform
 import random
 import time
-import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from respread.errors import RespreadError
+from respread._compat import checkpointing_args, quiet_trl_deprecations, sequential_sampling_args
 from respread.backends.options import ModelOptions, resolve_device, resolve_dtype
 from respread.models import DEFAULT_MODEL, merged_adapter, resolve_model
 from respread.provenance import versions
@@ -174,9 +174,7 @@ def run_train(config: TrainConfig, out_dir: Path, *, resume: bool = False) -> di
         ).attach(trainer)
 
     checkpoint = get_last_checkpoint(str(out_dir / "checkpoints")) if resume and (out_dir / "checkpoints").is_dir() else None
-    with warnings.catch_warnings():
-        # TRL reads the model's `is_gradient_checkpointing`, which transformers 5.24 deprecates: nothing a user can change.
-        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+    with quiet_trl_deprecations():
         result = trainer.train(resume_from_checkpoint=checkpoint)
 
     final = out_dir / "final"
@@ -236,15 +234,6 @@ def _prepare_out_dir(config: TrainConfig, out_dir: Path, resume: bool) -> None:
     write_json_atomic(config_file, wanted)
 
 
-def _checkpointing(on: bool) -> dict:
-    """transformers 5.24 renamed `gradient_checkpointing` to `activation_checkpointing`; the old name warns there,
-    and TRL's configs still default it to True, so the switch is set under whichever name this version has."""
-    from transformers import TrainingArguments
-
-    fields = TrainingArguments.__dataclass_fields__
-    return {"activation_checkpointing" if "activation_checkpointing" in fields else "gradient_checkpointing": on}
-
-
 def _training_device(device: str) -> str:
     """The device training runs on. Trainers use the process's current CUDA device, so `cuda:N` makes N the only
     visible one, which must happen before CUDA starts in this process."""
@@ -283,7 +272,7 @@ def _common_args(config: TrainConfig, output_dir: Path, device: str) -> dict:
         seed=config.seed,
         bf16=precision == "bfloat16",
         fp16=precision == "float16",
-        **_checkpointing(config.gradient_checkpointing),
+        **checkpointing_args(config.gradient_checkpointing),
         use_cpu=device == "cpu",
         dataloader_num_workers=0,
         lr_scheduler_type="constant",
@@ -357,7 +346,6 @@ def _grpo_trainer(config, task, model, tokenizer, render, max_length: int, outpu
 
 def _diffuse_trainer(config, task, model, tokenizer, render, max_length: int, output_dir: Path, device: str = "cpu"):
     from datasets import Dataset
-    from transformers import TrainingArguments
     from trl import SFTConfig, SFTTrainer
 
     from respread.tasks import AnswerParser
@@ -377,8 +365,7 @@ def _diffuse_trainer(config, task, model, tokenizer, render, max_length: int, ou
         for r in range(config.steps * config.batch_size)
     ])
     # Rows in order (older transformers lack the option: there the sampler shuffles, and batches mix prompts).
-    sequential = {"train_sampling_strategy": "sequential"} if "train_sampling_strategy" in TrainingArguments.__dataclass_fields__ else {}
-    args = SFTConfig(**_common_args(config, output_dir, device), **sequential, completion_only_loss=True, max_length=None)
+    args = SFTConfig(**_common_args(config, output_dir, device), **sequential_sampling_args(), completion_only_loss=True, max_length=None)
     return SFTTrainer(
         model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=_peft_config(config)
     )

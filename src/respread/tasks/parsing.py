@@ -30,6 +30,7 @@ from functools import cached_property, lru_cache
 from typing import Literal
 
 from respread.errors import RespreadError
+from respread.tasks.answers import ANSWER_MARKER, extract_final_number, extract_marked_number, final_segment, same_answer  # noqa: F401
 from respread.tasks.spec import TaskSpec, answer_key as _squash
 from respread.tasks.valid_sets import load_valid_set
 
@@ -65,27 +66,6 @@ def strip_reply(text: str) -> str:
     return " ".join(text.split())
 
 
-# "Answer:", "the answer is", "**Answer**:"; `tasks.verifiable` reads numbers after the same markers.
-ANSWER_MARKER = r"\banswer\**\s*(?:is\b|:)\s*:?"
-_ANSWER_MARKER = re.compile(ANSWER_MARKER, re.IGNORECASE)
-
-
-def final_segment(text: str) -> tuple[str, bool]:
-    """The part of a reasoning reply that holds its answer, and whether an answer marker introduced it.
-
-    >>> final_segment("Primes are 2, 3, 5. Answer: 7\\nThat is all.")
-    ('7', True)
-    >>> final_segment("<think>maybe 4</think>Blue")
-    ('Blue', False)
-    """
-    if "</think>" in text:
-        text = text.rsplit("</think>", 1)[1]
-    markers = list(_ANSWER_MARKER.finditer(text))
-    if not markers:
-        return text, False
-    return text[markers[-1].end():].split("\n", 1)[0], True
-
-
 @lru_cache(maxsize=64)
 def _singular_plural(word: str) -> tuple[str, ...]:
     engine = _inflect_engine()
@@ -102,25 +82,9 @@ def _singular_plural(word: str) -> tuple[str, ...]:
 
 @lru_cache(maxsize=1)
 def _inflect_engine():
-    # inflect wraps its methods in typeguard's @typechecked, which re-parses and recompiles each one from
-    # source at import: 2.3 s of a 2.4 s import here. Those checks only guard argument types, and we pass
-    # plain str words, so inflect is imported with the decorator as the identity.
-    import sys
+    from respread._compat import import_inflect
 
-    try:
-        import typeguard
-    except ImportError:  # an inflect without typeguard: nothing to skip
-        typeguard = None
-    if "inflect" not in sys.modules and typeguard is not None:
-        checked = typeguard.typechecked
-        typeguard.typechecked = lambda target=None, **_: target if target is not None else (lambda f: f)
-        try:
-            import inflect
-        finally:
-            typeguard.typechecked = checked
-    import inflect
-
-    return inflect.engine()
+    return import_inflect()
 
 
 class AnswerParser:
@@ -199,7 +163,6 @@ class AnswerParser:
         return self._parse_choice(text, mode, last)
 
     def _parse_verifiable(self, text: str, mode: ParseMode, prompt_index: int) -> Parsed:
-        from respread.tasks.verifiable import extract_final_number, extract_marked_number, same_answer
 
         if "</think>" in text:
             text = text.rsplit("</think>", 1)[1]

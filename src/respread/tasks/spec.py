@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from respread.backends import Prompt
+from respread.types import Prompt
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_\-]*$"
 _NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?")

@@ -11,33 +11,27 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 from respread.errors import RespreadError
 from respread.records import user_jsonl_rows
-from respread.tasks.parsing import ANSWER_MARKER
+from respread.tasks.answers import (  # noqa: F401  (re-exported: GSM8K users import them from here)
+    _AFTER_HASHES,
+    _ANY_NUMBER,
+    _NUMBER,
+    extract_final_number,
+    extract_marked_number,
+    normalise_number,
+    same_answer,
+    same_number,
+)
 from respread.tasks.spec import TaskSpec
 
 GSM8K_HUB = ("main", "test")  # config and split of `openai/gsm8k`
 GSM8K_INSTRUCTION = "Solve the problem step by step. End with 'The answer is N.'"
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-# A number as written in a reply: optional sign (a '-' right after a word or digit is a hyphen or a
-# subtraction, not a sign), thousands separated by commas or plain digits, optional decimals.
-_NUMBER = r"(?:(?<![\w.])-)?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?"
-_AFTER_HASHES = re.compile(r"####\s*\$?\s*(" + _NUMBER + ")")
-# "The answer is $18.", "**Answer**: 42", "the final answer is: -3", "\\boxed{18}": a marker, then the number
-# directly (markup aside), ending the expression, so "the answer is 3 + 4 = 7" states no number there.
-# The lookahead also stops the number from matching only a prefix of itself ("3" of "3.5 + 1", "1" of
-# "1,250") while a comma that ends a clause ("18, which is ...") still ends the number.
-_ANSWER_MARKER = re.compile(ANSWER_MARKER + r"|\\boxed\{", re.IGNORECASE)
-_MARKED_NUMBER = re.compile(
-    r"\s*[*$\\({\s]*(" + _NUMBER + r")(?!\d|,\d|\.\d|\s*[-+*/×÷=xX·]\s*\d)"
-)
-_ANY_NUMBER = re.compile("(" + _NUMBER + ")")
-
 @dataclass(frozen=True)
 class GSM8KItem:
     id: str  # "<file>:<line>" or "<hub id>:<row>"
@@ -111,78 +105,6 @@ def hub_rows(source: str, config: str, split: str, *, what: str):
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise RespreadError(f"{what} source '{source}' is not a local path and could not be loaded from the hub "
                             f"(config {config}, split {split}): {first_line}") from exc
-
-
-def extract_final_number(text: str) -> str | None:
-    """The final numeric answer of a free-text GSM8K reply, normalised; None when the reply has no number.
-
-    Precedence: the answer the reply states (`extract_marked_number`); else the last number in the text.
-    Normalisation: commas and `$` dropped, trailing zeros of decimals dropped ("7.0" -> "7", "2.50" -> "2.5"),
-    sign kept.
-
-    >>> extract_final_number("16 - 3 - 4 = 9 eggs, 9 * 2 = 18\\n#### 1,234")
-    '1234'
-    >>> extract_final_number("So she makes $18 a day. The answer is $18.")
-    '18'
-    >>> extract_final_number("The temperature fell to -3 degrees.")
-    '-3'
-    >>> extract_final_number("Each costs 2.50, so 3 cost 7.50 and the answer is 7.0")
-    '7'
-    >>> extract_final_number("I don't know.") is None
-    True
-    """
-    marked = extract_marked_number(text)
-    if marked is not None:
-        return marked
-    numbers = _ANY_NUMBER.findall(text)
-    return normalise_number(numbers[-1]) if numbers else None
-
-
-def normalise_number(number: str) -> str:
-    value = Decimal(number.replace(",", "").replace("$", ""))
-    if value == value.to_integral_value():
-        return str(int(value))
-    return format(value.normalize(), "f")
-
-
-def same_number(a: str | None, b: str) -> bool:
-    return a is not None and Decimal(a) == Decimal(b)
-
-
-def extract_marked_number(text: str) -> str | None:
-    """The answer a reply states explicitly: after the last `####`; else right after the last answer
-    marker ("answer is", "answer:", "**Answer**:", `\\boxed{`), None if no number ends the expression
-    there; else a reply that is only a number. The strict reading: it never guesses from a stray number.
-
-    >>> extract_marked_number("9 * 2 = 18 dollars. The answer is 18, which is 3 more than 15.")
-    '18'
-    >>> extract_marked_number("The answer is 5. Recheck: so the answer is 2 + 4 = 6.") is None
-    True
-    >>> extract_marked_number(" 1,250 ")
-    '1250'
-    >>> extract_marked_number("She has 9 * 2 = 18 dollars.") is None
-    True
-    """
-    hashes = _AFTER_HASHES.findall(text)
-    if hashes:
-        return normalise_number(hashes[-1])
-    markers = list(_ANSWER_MARKER.finditer(text))
-    if markers:
-        match = _MARKED_NUMBER.match(text, markers[-1].end())
-        return normalise_number(match.group(1)) if match else None
-    bare = text.strip().strip("$*`").strip().rstrip(".").strip()
-    return normalise_number(bare) if re.fullmatch(_NUMBER, bare) else None
-
-
-def same_answer(found: str | None, reference: str, kind: str) -> bool:
-    if found is None:
-        return False
-    if kind == "number":
-        try:
-            return Decimal(found) == Decimal(reference.replace(",", ""))
-        except InvalidOperation:
-            return False
-    return " ".join(found.split()).casefold() == " ".join(reference.split()).casefold()
 
 
 _STEP_LABEL = re.compile(r"(?im)^\s*(?:step\s*)?\d+\s*[.):]\s|\bstep\s+\d+\b")
