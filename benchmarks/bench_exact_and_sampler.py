@@ -196,7 +196,7 @@ def bench_trie_and_process(backend, model: str) -> None:
         params = SamplingParams(max_new_tokens=task.max_new_tokens)
         backend._prefills.clear()  # each path pays for its own prompt prefill
         start = time.perf_counter()
-        per_answer = backend._each_forced_chunk(task.prompt(), forms, lambda c, t, l, m: _summed_logprobs(t, l, m, params))
+        per_answer = backend._each_forced_chunk(task.prompt(), forms, lambda c, t, logits, m: _summed_logprobs(t, logits, m, params))
         old_s = time.perf_counter() - start
         backend._prefills.clear()
         start = time.perf_counter()

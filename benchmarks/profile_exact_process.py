@@ -68,7 +68,7 @@ def main() -> None:
     gc.enable()
     step("weights")
 
-    import respread.analysis as analysis
+    import respread.measure.figures as analysis
     import respread.backends.transformers as backend_module
     import respread.cli as cli
 
@@ -204,7 +204,7 @@ def floors(rounds: int = 3) -> None:
     import torch
 
     from respread.backends import SamplingParams, load_backend
-    from respread.backends.transformers import TREE_NODES
+    from respread.backends.scoring import TREE_NODES
     from respread.measure.run import completion_stream, exact_record
     from respread.tasks import registry
 

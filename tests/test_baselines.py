@@ -14,7 +14,7 @@ from respread.backends import SamplingParams
 from respread.backends.warping import warped_logprobs as _warped_logprobs
 from respread.errors import RespreadError
 from respread.restore.baselines.logit_bias import LogitBias
-from respread.restore.baselines.runner import BaselinesConfig, pareto_by_task
+from respread.workflows.baselines import BaselinesConfig, pareto_by_task
 from respread.restore.baselines.seeded import seeded_prompts, seeded_task
 from respread.tasks import registry
 
@@ -108,7 +108,7 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path):
 @pytest.mark.slow
 def test_fitted_bias_flattens_its_task_exactly(smollm, tmp_path):
     """Fit on card suits, save, load, then score through the real sampler path: exact TV among valid < 0.01."""
-    from respread.analysis import exact_metrics
+    from respread.measure.figures import exact_metrics
     from respread.measure.run import exact_record
     from respread.restore.baselines.logit_bias import fit_logit_bias
 
@@ -148,7 +148,7 @@ def _exact_probs(folder):
 
 @pytest.mark.slow
 def test_a_sweep_cell_equals_a_plain_eval_with_the_same_settings(tmp_path):
-    from respread.restore.baselines.runner import run_baselines
+    from respread.workflows.baselines import run_baselines
 
     config = BaselinesConfig(panel="integer_1_10,color", samples=12, methods=["sweep"], temperatures=[1.5], top_ps=[], min_ps=[])
     result = run_baselines(config, tmp_path / "b", log=lambda m: None)

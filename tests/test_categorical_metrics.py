@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from respread.analysis import exact_metrics, sampled_metrics
+from respread.measure.figures import exact_metrics, sampled_metrics
 from respread.metrics import categorical as cat
 from respread.metrics.uncertainty import bootstrap_ci, chi2_uniformity_pvalue, expected_tv_uniform
 

@@ -10,7 +10,7 @@ import pytest
 from fakes import FakeBackend
 from typer.testing import CliRunner
 
-from respread.analysis import evaluate_into
+from respread.workflows.eval import evaluate_into
 from respread.cli import app
 from respread.measure.run import EvalConfig, run_eval
 from respread.locate.gate import GateConfig, check_runs, holm, parse_max_drop, permutation_pvalue_counts

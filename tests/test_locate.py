@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from respread.cli import app
 from respread.measure.run import EvalConfig, run_eval
-from respread.locate.compare import CompareConfig, largest_significant_drop, run_compare
+from respread.locate.compare import CompareConfig, largest_significant_drop
+from respread.workflows.compare import run_compare
 from respread.tasks import select_tasks
 
 WIDE = {str(i): 0.1 for i in range(1, 11)} | {"Sure! 7": 0.0}
@@ -54,7 +55,7 @@ def test_compare_resumes_model_stages_and_reads_run_directories(tmp_path):
     run_dir = tmp_path / "eval-narrowest"
     config = EvalConfig(model="narrowest-model", tasks=select_tasks("integer_1_10,prime_below_50"), samples=60, exact=True)
     run_eval(config, run_dir, lambda: FakeBackend(NARROWEST))
-    from respread.analysis import evaluate_into
+    from respread.workflows.eval import evaluate_into
 
     evaluate_into(config, run_dir, "strict", log=lambda _: None, backend_factory=lambda: FakeBackend(NARROWEST))
 
@@ -74,7 +75,7 @@ def test_settings_that_differ_between_stages_are_named(tmp_path):
     runs = []
     for name, temperature in (("t1", 1.0), ("t05", 0.5)):
         config = EvalConfig(model="wide-model", tasks=select_tasks("integer_1_10"), samples=20, temperature=temperature)
-        from respread.analysis import evaluate_into
+        from respread.workflows.eval import evaluate_into
 
         evaluate_into(config, tmp_path / name, "strict", log=lambda _: None, backend_factory=lambda: FakeBackend(WIDE))
         runs.append(str(tmp_path / name))
@@ -128,7 +129,7 @@ def test_rerunning_a_model_stage_with_other_settings_is_refused_not_reused(tmp_p
 
 
 def test_a_changed_task_spec_is_recomputed_not_reused(tmp_path):
-    from respread.analysis import evaluate_into
+    from respread.workflows.eval import evaluate_into
     from respread.tasks import TaskSpec
 
     first = TaskSpec(name="pick", prompt="Pick 1 to 10.", answer_type="integer", low=1, high=10)

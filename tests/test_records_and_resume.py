@@ -7,7 +7,7 @@ import json
 import pytest
 from fakes import FakeBackend
 
-from respread.analysis import jsonable, run_metrics
+from respread.measure.figures import jsonable, run_metrics
 from respread.errors import RespreadError
 from respread.measure.run import EvalConfig, run_eval
 from respread.records import RecordWriter, read_records, sample_seed

@@ -15,11 +15,13 @@ import pytest
 from fakes import FakeBackend
 from typer.testing import CliRunner
 
-from respread.analysis import evaluate_into, jsonable
+from respread.measure.figures import jsonable
+from respread.workflows.eval import evaluate_into
 from respread.cli import app
 from respread.errors import RespreadError
 from respread.measure.run import EvalConfig
-from respread.locate.compare import CompareConfig, run_compare
+from respread.locate.compare import CompareConfig
+from respread.workflows.compare import run_compare
 from respread.locate.decompose import decompose_runs
 from respread.report.page import build_report
 from respread.tasks import load_prompts_file, select_tasks

@@ -198,7 +198,7 @@ def test_a_real_server_gives_the_figures_the_local_backend_gives(llama_server, t
     rows = []
     for run in ("served", "local"):
         texts = [r["text"] for r in iter_records(tmp_path / run / "samples.jsonl") if r["task"] == "integer_1_10"]
-        from respread.analysis import answer_counts
+        from respread.measure.figures import answer_counts
         from respread.tasks import AnswerParser
 
         counts = answer_counts(AnswerParser(select_tasks("integer_1_10")[0]), texts, "lenient")

@@ -9,7 +9,7 @@ import pytest
 from fakes import FakeBackend
 from typer.testing import CliRunner
 
-from respread.analysis import jsonable, run_metrics
+from respread.measure.figures import jsonable, run_metrics
 from respread.cli import app
 from respread.locate.decompose import Output, answer_entropy_bits, decompose_outputs, decompose_runs
 from respread.errors import RespreadError

@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from respread.analysis import verifiable_task_metrics
+from respread.measure.figures import verifiable_task_metrics
 from respread.errors import RespreadError
 from respread.locate.decompose import task_outputs
 from respread.metrics.verifiable import correctness_figures, pass_at_k, path_figures

@@ -96,7 +96,7 @@ def evaluate(
     keyword or as `options`. With `out`, the run folder is written there (and re-running resumes); without,
     it lives in memory and `Results.save` writes it later.
     """
-    from respread.analysis import jsonable, run_metrics
+    from respread.measure.figures import jsonable, run_metrics
     from respread.measure.run import EvalConfig, run_eval
     from respread.tasks import select_tasks
 
@@ -118,11 +118,11 @@ def evaluate(
         run_eval(config, folder, factory)
         metrics = jsonable(run_metrics(folder, config, embed=False))
         metrics["parse"] = parse
-        from respread.records import write_json_atomic
+        from respread.records import write_artifact
         from respread.report.summary import markdown
 
         (folder / "summary.md").write_text(markdown(metrics, parse), encoding="utf-8")
-        write_json_atomic(folder / "metrics.json", metrics)
+        write_artifact(folder / "metrics.json", "eval", metrics)
         files = {} if out is not None else {n: (folder / n).read_bytes() for n in RUN_FILES if (folder / n).is_file()}
     return Results(metrics=metrics, parse=parse, files=files, out=Path(out) if out is not None else None)
 
@@ -178,7 +178,8 @@ def figure_rows(metrics: dict, parse: str = "strict") -> list[dict]:
 def study(model: str = "smollm2-135m-instruct", *, out: str | Path | None = None, **settings) -> "StudyResults":
     """Run `respread study` from Python (`StudyConfig` fields by keyword, model options as `model_options=`);
     `out` defaults to a fresh temporary folder, which is kept (it holds the trained models)."""
-    from respread.restore.study import StudyConfig, run_study
+    from respread.restore.study import StudyConfig
+    from respread.workflows.study import run_study
 
     out = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="respread-study-"))
     result = run_study(StudyConfig(model=model, **settings), out, log=lambda message: None)

@@ -95,8 +95,34 @@ class RecordWriter:
         self.close()
 
 
-def write_json_atomic(path: Path, payload) -> None:
+SCHEMA = 2  # the layout of respread's JSON outputs; files without a `schema` are read as version 1
+KINDS = ("eval", "study", "compare", "baselines", "train", "capability", "decompose", "check")
+
+
+def write_artifact(path: Path, kind: str, payload: dict, *, default=None) -> None:
+    """Write an output JSON that says what it is: `{"kind": kind, "schema": SCHEMA, ...payload}`, atomically.
+
+    Readers (`respread report`, `check`, `compare`) dispatch on `kind`; files written before the stamp are
+    read through `respread.report.page.artifact_kind`'s adapter.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown artifact kind {kind!r}")
+    body = {k: v for k, v in payload.items() if k not in ("kind", "schema")}
+    write_json_atomic(path, {"kind": kind, "schema": SCHEMA} | body, default=default)
+
+
+def capability_models(data: dict) -> dict:
+    """The {model: report} mapping of a capability file: `models` of a stamped one; an older file is the mapping
+    itself, or one report (what `capability --out` wrote)."""
+    if data.get("kind") == "capability":
+        return data["models"]
+    if "model" in data and any(k in data for k in ("mmlu", "gsm8k", "kl")):
+        return {data["model"]: data}
+    return data
+
+
+def write_json_atomic(path: Path, payload, *, default=None) -> None:
     """Write JSON through a temporary file and a rename, so a reader (or a kill -9) never sees half a file."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")
+    tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False, default=default), encoding="utf-8")
     tmp.replace(path)

@@ -36,7 +36,8 @@ def compare_command(
 ) -> None:
     """Same tasks and settings across checkpoints: figures per stage, largest significant narrowing, decompositions, plot."""
     try:
-        from respread.locate.compare import CompareConfig, run_compare
+        from respread.locate.compare import CompareConfig
+        from respread.workflows.compare import run_compare
         from respread.report.compare import compare_rich_tables
 
         config = CompareConfig(
@@ -69,7 +70,7 @@ def check_command(
     model_options: ModelOptions = None,
 ) -> None:
     """Gate: exit 1 when diversity dropped from OLD to NEW beyond --max-drop with significance; 0 when not."""
-    from respread.analysis import config_like
+    from respread.measure.figures import config_like
     from respread.locate.gate import GateConfig, check_runs, parse_max_drop, write_verdict
     from respread.report.gate import gate_markdown, gate_rich_table, gate_summary
 
@@ -87,7 +88,7 @@ def check_command(
         if not (new_dir / RUN_FILE).is_file():
             if out is None:
                 raise RespreadError(f"{new} is not a run directory; to evaluate it as a model against {against}, add --out DIR")
-            from respread.analysis import evaluate_into
+            from respread.workflows.eval import evaluate_into
 
             log(f"[check] evaluating {new} with the tasks and settings of {against} into {out}")
             evaluate_into(config_like(against, new, model_options=model_options), out, parse, log=log, label="check")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -12,6 +11,7 @@ from respread.cli._app import SERVED, app, console, err_console, fail as _fail
 from respread.backends.options import ModelOptions
 from respread.cli.options import with_model_options
 from respread.errors import RespreadError
+from respread.records import write_artifact
 
 
 @app.command("eval")
@@ -56,7 +56,7 @@ def eval_command(
     """Sample tasks from a model and report how collapsed its answers are."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from respread.analysis import jsonable, run_metrics
+    from respread.measure.figures import jsonable, run_metrics
     from respread.backends import load_backend
     from respread.measure.run import EvalConfig, run_eval
     from respread.report.summary import markdown, rich_table, text_tables, verifiable_table
@@ -128,7 +128,7 @@ def eval_command(
             )
         )
         metrics["parse"] = parse
-        (out / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False), encoding="utf-8")
+        write_artifact(out / "metrics.json", "eval", metrics)
         (out / "summary.md").write_text(markdown(metrics, parse), encoding="utf-8")
         if any(not t.get("text") and not t.get("verifiable") for t in metrics["tasks"].values()):
             console.print(rich_table(metrics, parse))
@@ -153,7 +153,7 @@ def decompose_command(
     out: Optional[Path] = typer.Option(None, help="Also write the result as JSON here."),
 ) -> None:
     """Split the diversity drop REF -> TARGET into quality control and narrowing among correct outputs."""
-    from respread.analysis import jsonable
+    from respread.measure.figures import jsonable
     from respread.locate.decompose import decompose_runs
     from respread.report.decompose import decompose_table
 
@@ -168,7 +168,7 @@ def decompose_command(
         )
         console.print(decompose_table(result))
         if out:
-            out.write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
+            write_artifact(out, "decompose", result)
     except RespreadError as exc:
         _fail(str(exc))
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -12,6 +11,7 @@ from respread.cli._app import SERVED, app, console, fail as _fail, log_line
 from respread.backends.options import ModelOptions
 from respread.cli.options import with_model_options
 from respread.errors import RespreadError
+from respread.records import write_artifact
 
 
 @app.command("train")
@@ -130,7 +130,7 @@ def capability_command(
 
         console.print(capability_markdown({model: report}))
         if out:
-            out.write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+            write_artifact(out, "capability", {"models": {model: report}})
     except RespreadError as exc:
         _fail(str(exc))
 
@@ -167,7 +167,8 @@ def study_command(
 ) -> None:
     """Eval the panel, train on one task (per arm and seed), eval again, compare with T=1.5, check capabilities."""
     try:
-        from respread.restore.study import StudyConfig, run_study
+        from respread.restore.study import StudyConfig
+        from respread.workflows.study import run_study
         from respread.report.study import seed_rich_table, study_rich_table
 
         options = dict(
@@ -230,7 +231,7 @@ def baselines_command(
 ) -> None:
     """Every fix that needs no training (sampling sweeps, logit correction, verbalized sampling, seeded prompts)."""
     try:
-        from respread.restore.baselines.runner import BaselinesConfig, run_baselines
+        from respread.workflows.baselines import BaselinesConfig, run_baselines
         from respread.report.baselines import baselines_rich_table
 
         config = BaselinesConfig(

@@ -31,11 +31,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from respread.analysis import own_run
+from respread.measure.figures import own_run
 from respread.errors import RespreadError
 from respread.metrics import lexical
 from respread.tasks import AnswerParser, TaskSpec
-from respread.text_analysis import passes_quality
+from respread.measure.text import passes_quality
 
 GroupMetric = Callable[[Sequence[str]], float]
 

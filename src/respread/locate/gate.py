@@ -25,7 +25,6 @@ figure fails on drop > max_drop alone.
 
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,8 +32,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from respread.analysis import exact_metrics, jsonable, own_run, parsed_answers, pooled_exact
+from respread.measure.figures import exact_metrics, jsonable, own_run, parsed_answers, pooled_exact
 from respread.errors import RespreadError
+from respread.records import write_artifact
 from respread.measure.run import read_run_file
 from respread.metrics import categorical as cat
 from respread.metrics import lexical
@@ -185,7 +185,9 @@ def _categorical_rows(task: TaskSpec, old: list[dict], new: list[dict], config: 
         source = "tv_all" if figure == "tv_all" else "tv_valid" if figure == "tv_valid" else "entropy_bits"
         scale = 1 / log_k if figure == "entropy" else 1
         old_est, new_est = (_scaled(estimates[run][source], scale) for run in ("old", "new"))
-        oriented = (lambda c, kernel=kernel, sign=sign: sign * kernel(c))
+        def oriented(c, kernel=kernel, sign=sign):
+            return sign * kernel(c)
+
         p = permutation_pvalue_counts(old_idx, new_idx, oriented, categories=len(labels), permutations=config.permutations, seed=config.seed)
         rows.append(_row(task.name, figure, old_est, new_est, sign, p, "permutation", f"sampled n={len(old)}/{len(new)}", chi2_p))
     return rows
@@ -327,4 +329,4 @@ def check_runs(new_dir: Path, old_dir: Path, config: GateConfig, log: Callable[[
 
 def write_verdict(verdict: dict, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(jsonable(verdict), indent=2) + "\n", encoding="utf-8")
+    write_artifact(path, "check", jsonable(verdict))

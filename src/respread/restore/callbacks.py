@@ -82,7 +82,7 @@ class DiversityMonitor(TrainerCallback):
     # ---------------------------------------------------------------- measuring
     def measure(self, model, tokenizer, step: int) -> list[dict]:
         """The figures of every task for `model` at `step` (records not yet written); usable outside a Trainer."""
-        from respread.analysis import exact_metrics, sampled_metrics, answer_counts
+        from respread.measure.figures import exact_metrics, sampled_metrics, answer_counts
         from respread.backends.transformers import TransformersBackend
         from respread.measure.run import exact_record
 

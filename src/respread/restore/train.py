@@ -39,7 +39,7 @@ from respread._compat import checkpointing_args, quiet_trl_deprecations, sequent
 from respread.backends.options import ModelOptions, resolve_device, resolve_dtype
 from respread.models import DEFAULT_MODEL, merged_adapter, resolve_model
 from respread.provenance import versions
-from respread.records import write_json_atomic
+from respread.records import write_artifact, write_json_atomic
 from respread.restore.rewards import make_reward, parse_reward_spec, resolve_task
 from respread.restore.shared_prompt import share_prompts, shared_prompt_stats
 
@@ -212,7 +212,7 @@ def run_train(config: TrainConfig, out_dir: Path, *, resume: bool = False) -> di
         "train_loss": result.training_loss,
         "log_history": trainer.state.log_history,
     }
-    (out_dir / TRAIN_FILE).write_text(json.dumps(record, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+    write_artifact(out_dir / TRAIN_FILE, "train", record, default=str)
     return record
 
 

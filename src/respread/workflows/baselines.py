@@ -135,9 +135,9 @@ def run_baselines(config: BaselinesConfig, out_dir: Path, log: Log = print) -> d
     }
     png = plot_pareto(result, out_dir / "pareto.png")
     result["pareto_plot"] = str(png) if png else None
-    from respread.records import write_json_atomic
+    from respread.records import write_artifact
 
-    write_json_atomic(out_dir / BASELINES_FILE, result)
+    write_artifact(out_dir / BASELINES_FILE, "baselines", result)
     (out_dir / "baselines.md").write_text(baselines_markdown(result), encoding="utf-8")
     return result
 
@@ -158,7 +158,7 @@ def _timed_cell(folder: Path, work: Callable[[], dict]) -> tuple[dict, float]:
 
 
 def _cell(method: str, setting: str, folder: Path, metrics: dict, seconds: float, parse: str, **extra) -> dict:
-    from respread.analysis import headline_figures
+    from respread.measure.figures import headline_figures
 
     return {
         "method": method,
@@ -171,7 +171,7 @@ def _cell(method: str, setting: str, folder: Path, metrics: dict, seconds: float
 
 
 def _sweep(config: BaselinesConfig, tasks, out_dir: Path, backend, log: Log) -> list[dict]:
-    from respread.analysis import evaluate_into
+    from respread.workflows.eval import evaluate_into
     from respread.measure.run import EvalConfig
 
     cells = []
@@ -189,7 +189,7 @@ def _sweep(config: BaselinesConfig, tasks, out_dir: Path, backend, log: Log) -> 
 
 
 def _logit_bias(config: BaselinesConfig, tasks, out_dir: Path, backend, log: Log) -> dict:
-    from respread.analysis import evaluate_into
+    from respread.workflows.eval import evaluate_into
     from respread.measure.run import EvalConfig
     from respread.restore.baselines.logit_bias import LogitBias, fit_logit_bias
     from respread.tasks import registry
@@ -217,7 +217,7 @@ def _logit_bias(config: BaselinesConfig, tasks, out_dir: Path, backend, log: Log
 
 
 def _seeded(config: BaselinesConfig, tasks, out_dir: Path, backend, log: Log) -> dict:
-    from respread.analysis import evaluate_into
+    from respread.workflows.eval import evaluate_into
     from respread.measure.run import EvalConfig
     from respread.restore.baselines.seeded import seeded_task
 
@@ -232,10 +232,9 @@ def _seeded(config: BaselinesConfig, tasks, out_dir: Path, backend, log: Log) ->
 
 
 def _verbalized(config: BaselinesConfig, tasks, out_dir: Path, backend, log: Log) -> dict:
-    from respread.analysis import jsonable, task_metrics
-    from respread.records import write_json_atomic
+    from respread.measure.figures import jsonable, task_metrics
     from respread.measure.run import SAMPLES_FILE, EvalConfig, run_eval, settings_digest
-    from respread.records import iter_records
+    from respread.records import iter_records, write_artifact
     from respread.restore.baselines.verbalized import parse_verbalized, pick_answer, summarise_statuses, verbalized_prompt
 
     folder = out_dir / "verbalized"
@@ -287,7 +286,7 @@ def _verbalized(config: BaselinesConfig, tasks, out_dir: Path, backend, log: Log
                     f.write(json.dumps(row, ensure_ascii=False) + "\n")
         metrics = jsonable({"model": config.model, "seed": config.seed, "method": "verbalized", "k": config.verbalized_k, "samples_per_prompt": n,
                             "tasks": per_task, "reply_status": statuses, "parse": config.parse})
-        write_json_atomic(folder / "metrics.json", metrics)
+        write_artifact(folder / "metrics.json", "eval", metrics)
         return metrics
 
     metrics, seconds = _timed_cell(folder, work)

@@ -19,7 +19,7 @@ from respread.metrics import categorical as cat
 from respread.metrics.posterior import posterior_figures
 from respread.metrics.uncertainty import bootstrap_ci, chi2_uniformity_pvalue, clopper_pearson, expected_tv_uniform
 from respread.metrics.verifiable import correctness_figures, distinct_answers, path_figures
-from respread.records import iter_records, write_json_atomic
+from respread.records import iter_records
 from respread.tasks import AnswerParser, TaskSpec
 from respread.tasks.parsing import PARSE_MODES
 
@@ -276,7 +276,7 @@ def run_metrics(
         if task.answer_type == "verifiable":
             per_task[task.name] = verifiable_task_metrics(task, records[task.name], resamples=resamples, seed=config.seed)
         elif task.answer_type == "text":
-            from respread.text_analysis import text_task_metrics  # scipy.linalg and the text metrics: only for text tasks
+            from respread.measure.text import text_task_metrics  # scipy.linalg and the text metrics: only for text tasks
 
             per_task[task.name] = text_task_metrics(
                 task,
@@ -316,38 +316,6 @@ def jsonable(obj):
     if isinstance(obj, np.integer):
         return int(obj)
     return obj
-
-
-def evaluate_into(config: EvalConfig, out: Path, parse: str, log=print, backend_factory=None, label: str = "study") -> dict:
-    """`respread eval` into `out` (resuming), writing metrics.json and summary.md; returns the metrics.
-
-    A folder whose metrics.json exists is complete (it is written last) and is read, not recomputed.
-    `backend_factory` lets several folders share one loaded model; by default `config.model` is loaded.
-    """
-    from respread.backends import load_backend
-    from respread.measure.run import run_eval
-    from respread.report.summary import markdown
-
-    if (out / "metrics.json").is_file():
-        from respread.measure.run import read_run_file
-
-        metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
-        state = read_run_file(out)
-        same_specs = all(state.get("tasks", {}).get(t.name) == t.model_dump(mode="json") for t in config.tasks)
-        same_run = state.get("identity") == config.run_identity() and same_specs
-        if same_run and metrics.get("samples_per_prompt") == config.samples and set(metrics["tasks"]) == {t.name for t in config.tasks}:
-            return metrics  # else other settings (refused below), more samples or other tasks (resumed)
-
-    def progress(task: str, done: int, wanted: int) -> None:
-        if done == wanted:
-            log(f"[{label}]   {task}: {wanted} samples" if wanted else f"[{label}]   {task}: exact distribution only")
-
-    run_eval(config, out, backend_factory or (lambda: load_backend(config.model, options=config.model_options)), progress)
-    metrics = jsonable(run_metrics(out, config, embed=False))
-    metrics["parse"] = parse
-    (out / "summary.md").write_text(markdown(metrics, parse), encoding="utf-8")
-    write_json_atomic(out / "metrics.json", metrics)  # last: its presence means the folder is complete
-    return metrics
 
 
 def headline_figures(task_metrics: dict, parse: str) -> dict:

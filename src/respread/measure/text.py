@@ -66,7 +66,7 @@ def nli_label_matrix(texts: Sequence[str], nli_model) -> np.ndarray:
     first, second = np.nonzero(~np.eye(n, dtype=bool))
     labels = nli_model([texts[i] for i in first], [texts[j] for j in second])
     matrix = np.zeros((n, n))
-    matrix[first, second] = [{"contradiction": 1.0, "entailment": -1.0}.get(str(l).lower(), 0.0) for l in labels]
+    matrix[first, second] = [{"contradiction": 1.0, "entailment": -1.0}.get(str(label).lower(), 0.0) for label in labels]
     return matrix
 
 

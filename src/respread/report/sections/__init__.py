@@ -1,0 +1,1 @@
+"""One builder per kind of output (`respread.report.page` dispatches on the artifact's declared kind)."""
