@@ -8,7 +8,7 @@ import json
 import pytest
 
 from respread.errors import RespreadError
-from respread.restore.capability import (
+from respread.measure.capability import (
     NEUTRAL_PROMPTS,
     MMLUItem,
     capability_report,
@@ -117,7 +117,7 @@ def test_mmlu_accuracy_is_a_proportion_inside_its_interval_and_ignores_batching(
 def test_mmlu_scoring_picks_the_letter_a_plain_forward_pass_prefers(smollm):
     import torch
 
-    from respread.restore.capability import mmlu_prompt
+    from respread.measure.capability import mmlu_prompt
 
     item = MMLUItem("toy/0", "elementary_mathematics", "What is 2 + 3?", ("4", "5", "6", "7"), "B")
     result = mmlu_accuracy(smollm, [item])
@@ -145,7 +145,7 @@ def test_kl_of_a_model_with_itself_is_zero_and_of_a_perturbed_copy_positive(smol
 
     prompts = NEUTRAL_PROMPTS[:3]
     same = kl_from_reference(smollm, smollm, prompts, reply_tokens=8)
-    assert same["mean_kl_nats"] == pytest.approx(0.0, abs=1e-6)
+    assert same["value"] == pytest.approx(0.0, abs=1e-6) and same["method"] == "bootstrap-prompts"
     assert same["n_prompts"] == 3 and 3 <= same["n_tokens"] <= 24
 
     from respread.backends.transformers import TransformersBackend
@@ -156,8 +156,8 @@ def test_kl_of_a_model_with_itself_is_zero_and_of_a_perturbed_copy_positive(smol
         weight = perturbed.model.layers[0].mlp.down_proj.weight
         weight.add_(0.02 * torch.randn(weight.shape, generator=generator))
     moved = kl_from_reference(TransformersBackend.from_loaded(perturbed, smollm.tokenizer), smollm, prompts, reply_tokens=8)
-    assert moved["mean_kl_nats"] > 1e-4
-    assert moved["ci_low"] <= moved["mean_kl_nats"] <= moved["ci_high"]
+    assert moved["value"] > 1e-4
+    assert moved["low"] <= moved["value"] <= moved["high"] and moved["n"] == moved["n_tokens"]
     assert [p["reply"] for p in moved["per_prompt"]] == [p["reply"] for p in same["per_prompt"]]  # reference's text
 
 

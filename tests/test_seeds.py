@@ -23,7 +23,7 @@ def test_the_interval_is_students_t_over_seeds():
     values = [-0.31, -0.22, -0.40, -0.28]
     got = mean_interval(values)
     low, high = stats.t.interval(0.95, len(values) - 1, loc=sum(values) / 4, scale=stats.sem(values))
-    assert got["mean"] == pytest.approx(-0.3025) and got["low"] == pytest.approx(low) and got["high"] == pytest.approx(high)
+    assert got["value"] == pytest.approx(-0.3025) and got["low"] == pytest.approx(low) and got["high"] == pytest.approx(high)
     assert mean_interval([0.1])["low"] is None  # one seed has no spread to speak of
 
 
@@ -38,7 +38,7 @@ def test_verdicts_follow_the_interval_and_the_trained_task_is_marked():
     out = {r["task"]: r for r in seed_changes(table, ARMS, "before")}
     assert out["trained_task"]["trained"] and out["trained_task"]["verdict"] == "flatter"
     assert out["trained_task"]["changes"] == pytest.approx([-0.50, -0.48, -0.52])
-    assert out["trained_task"]["change"]["mean"] == pytest.approx(-0.50)
+    assert out["trained_task"]["change"]["value"] == pytest.approx(-0.50)
     assert out["moved"]["verdict"] == "transferred" and out["moved"]["change"]["high"] < 0
     assert out["mixed"]["verdict"] == "no clear change" and out["mixed"]["change"]["low"] < 0 < out["mixed"]["change"]["high"]
     assert out["worse"]["verdict"] == "worse"

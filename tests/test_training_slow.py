@@ -130,7 +130,7 @@ def test_study_quick_runs_end_to_end_and_resumes_without_redoing_work(tmp_path, 
     changes = {(r["task"], r["arm"]): r for r in study["seed_changes"]}
     diffuse = changes[("integer_1_100", "diffuse")]
     assert len(diffuse["changes"]) == 2 and diffuse["changes"][0] != diffuse["changes"][1]
-    assert diffuse["change"]["low"] < diffuse["change"]["mean"] < diffuse["change"]["high"]
+    assert diffuse["change"]["low"] < diffuse["change"]["value"] < diffuse["change"]["high"]
     assert [r["seed"] for r in study["train"]["diffuse"]] == [0, 1]
     markdown = (out / "study.md").read_text()
     assert "## Change across training seeds (2: 0, 1)" in markdown and "| **integer_1_100** (trained) | diffuse |" in markdown

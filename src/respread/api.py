@@ -142,10 +142,9 @@ def _backend_factory(model: Any, tokenizer: Any, options: ModelOptions):
 
 
 def figure_rows(metrics: dict, parse: str = "strict") -> list[dict]:
-    """Every headline figure of a run as rows, `method` saying where it comes from: `exact` (the exact
-    distribution), `CP` (sampled validity with its Clopper–Pearson interval), `bootstrap` (plug-in figures with
-    their percentile-bootstrap interval), `eb-profile` (the calibrated estimate with its interval for the
-    population value), `subsampling` (text metrics). An exact figure's low and high are its
+    """Every headline figure of a run as rows, `method` saying where its interval comes from (`respread.types.
+    Estimate`): `exact` (the exact distribution), `clopper-pearson` (sampled validity), `bootstrap` (plug-in
+    figures), `eb-profile` (the calibrated estimate's interval for the population value), `subsampling` (text). An exact figure's low and high are its
     value: it has no sampling error on the prompts it was scored on."""
     rows = []
 
@@ -161,17 +160,15 @@ def figure_rows(metrics: dict, parse: str = "strict") -> list[dict]:
         sampled = (figures.get("parse") or {}).get(parse)
         if sampled and sampled.get("n"):
             n = sampled["n"]
-            validity = sampled["validity"]
-            add(task, "valid", validity["value"], validity["low"], validity["high"], "CP", n)
-            for figure in ("tv_all", "tv_valid", "entropy_bits", "distinct"):
-                f = sampled[figure]
-                add(task, figure, f["value"], f["low"], f["high"], "bootstrap", n)
+            for figure, key in (("valid", "validity"), ("tv_all", "tv_all"), ("tv_valid", "tv_valid"), ("entropy_bits", "entropy_bits"), ("distinct", "distinct")):
+                f = sampled[key]
+                add(task, figure, f["value"], f["low"], f["high"], f.get("method", "bootstrap"), f.get("n", n))
             for figure, f in (sampled.get("calibrated") or {}).items():
                 if isinstance(f, dict) and "value" in f:
-                    add(task, figure, f["value"], f.get("low"), f.get("high"), "eb-profile", n)
+                    add(task, figure, f["value"], f.get("low"), f.get("high"), f.get("method", "eb-profile"), f.get("n", n))
         for figure, f in (figures.get("text") or {}).items():
             if isinstance(f, dict) and "value" in f:
-                add(task, figure, f["value"], f.get("low"), f.get("high"), "subsampling", f.get("n"))
+                add(task, figure, f["value"], f.get("low"), f.get("high"), f.get("method", "subsampling"), f.get("n"))
     return rows
 
 
@@ -197,17 +194,19 @@ class StudyResults:
             import pandas as pd
         except ImportError as exc:
             raise RespreadError("to_pandas needs pandas: pip install 'respread[pandas]'") from exc
+        from respread.measure.figures import interval
+
         rows = []
         for row in self.result["table"]:
             for condition, figures in row["conditions"].items():
                 for figure in ("valid", "tv_all", "tv_valid", "entropy_bits"):
-                    ci = figures.get(f"{figure}_ci") or [None, None]
+                    low, high = interval(figures, figure)
                     rows.append({"task": row["task"], "trained": row["trained"], "condition": condition, "figure": figure,
-                                 "value": figures.get(figure), "low": ci[0], "high": ci[1], "source": figures["source"]})
+                                 "value": figures.get(figure), "low": low, "high": high, "source": figures["source"]})
         for change in self.result.get("seed_changes", []):
             c = change["change"]
             rows.append({"task": change["task"], "trained": change["trained"], "condition": f"change: {change['arm']}",
-                         "figure": f"{change['figure']} change", "value": c["mean"], "low": c["low"], "high": c["high"],
+                         "figure": f"{change['figure']} change", "value": c.get("value", c.get("mean")), "low": c["low"], "high": c["high"],
                          "source": f"mean over {c['n']} seeds (t interval)"})
         return pd.DataFrame(rows)
 

@@ -93,7 +93,7 @@ class Estimate:
     """One figure with its uncertainty: `value`, an interval [`low`, `high`] that means what `method` says, and
     the number of units `n` it rests on.
 
-    Methods: `exact` (no sampling error: low = high = value), `clopper-pearson` (exact binomial 95%),
+    Methods: `exact` (no sampling error, so no interval: low and high are None), `clopper-pearson` (exact binomial 95%),
     `bootstrap` (95% percentile bootstrap over replies: how far a rerun at the same n would move the figure),
     `eb-profile` (the calibrated estimate's 95% interval for the population value), `subsampling`
     (m-out-of-n within prompt), `bootstrap-prompts` (percentile bootstrap over prompts), `t` (Student-t over
@@ -102,8 +102,8 @@ class Estimate:
 
     >>> Estimate(0.5, 0.4, 0.6, "bootstrap", 100).as_dict()
     {'value': 0.5, 'low': 0.4, 'high': 0.6, 'method': 'bootstrap', 'n': 100}
-    >>> Estimate.exact(0.25).as_dict()["low"]
-    0.25
+    >>> Estimate.exact(0.25).as_dict()["low"] is None
+    True
     """
 
     value: float | None
@@ -115,7 +115,7 @@ class Estimate:
 
     @classmethod
     def exact(cls, value: float | None, n: int | None = None) -> "Estimate":
-        return cls(value, value, value, "exact", n)
+        return cls(value, None, None, "exact", n)
 
     @classmethod
     def from_dict(cls, data: dict, method: str | None = None, n: int | None = None) -> "Estimate":

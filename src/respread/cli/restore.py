@@ -118,7 +118,7 @@ def capability_command(
 ) -> None:
     """Did capabilities hold? MMLU (log-prob of the choices), GSM8K accuracy, KL from the original model."""
     try:
-        from respread.restore.capability import capability_report
+        from respread.measure.capability import capability_report
 
         if not (mmlu or gsm8k or reference):
             raise RespreadError("give at least one of --mmlu, --gsm8k or --reference")

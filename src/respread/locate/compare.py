@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from respread.types import Estimate
 from respread.backends.options import ModelOptions
 from respread.errors import RespreadError
 
@@ -172,7 +173,8 @@ def largest_significant_drop(
 
 
 def _est(value, low=None, high=None) -> dict:
-    return {"value": value, "low": low, "high": high}
+    """An exact figure (no interval) or one with its bootstrap interval, serialised as every `Estimate` is."""
+    return Estimate(value, low, high, "exact" if low is None and high is None else "bootstrap").as_dict()
 
 
 def stage_figures(task: dict, parse: str) -> dict:

@@ -31,6 +31,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from respread.types import Estimate
 from respread.measure.figures import own_run
 from respread.errors import RespreadError
 from respread.metrics import lexical
@@ -139,7 +140,7 @@ def decompose_outputs(
         column = replicates[:, i]
         column = column[~np.isnan(column)]
         low, high = np.percentile(column, [2.5, 97.5]) if column.size else (math.nan, math.nan)
-        result[name] = {"value": float(point[i]), "low": float(low), "high": float(high)}
+        result[name] = Estimate(float(point[i]), float(low), float(high), "bootstrap").as_dict()
     total = point[0]
     for name in ("quality_control", "residual"):
         result[name]["share"] = float(result[name]["value"] / total) if total and not math.isnan(total) else None

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from respread.types import Estimate
 from respread.errors import RespreadError
 from respread.measure.run import EXACT_FILE, SAMPLES_FILE, EvalConfig, read_run_file, settings_digest
 from respread.metrics import categorical as cat
@@ -92,9 +93,9 @@ def sampled_metrics(
 def _exact_binomial(successes: int, n: int) -> dict:
     """Rate with its Clopper–Pearson 95% interval: unlike a bootstrap, it stays honest at 0 or n successes."""
     if n == 0:
-        return {"value": float("nan"), "low": float("nan"), "high": float("nan")}
+        return Estimate(float("nan"), float("nan"), float("nan"), "clopper-pearson", 0).as_dict()
     low, high = clopper_pearson(successes, n)
-    return {"value": successes / n, "low": low, "high": high}
+    return Estimate(successes / n, low, high, "clopper-pearson", n).as_dict()
 
 
 def exact_metrics(probs: dict[str, float], support: frozenset[str], forms: list[str]) -> dict:
@@ -318,26 +319,36 @@ def jsonable(obj):
     return obj
 
 
+HEADLINE = ("valid", "tv_all", "tv_valid", "entropy_bits")
+
+
 def headline_figures(task_metrics: dict, parse: str) -> dict:
-    """Valid mass, TV all, TV among valid and entropy of one task in one run: exact where it was scored so."""
+    """Valid mass, TV all, TV among valid and entropy of one task in one run: exact where it was scored so.
+
+    Each figure's value sits under its name (what tables print); `estimates` holds each as an `Estimate`
+    (exact: no interval; sampled: Clopper–Pearson for validity, percentile bootstrap for the others).
+    """
     exact = task_metrics.get("exact")
     sampled = task_metrics["parse"][parse]
     if exact:
-        return {
-            "source": "exact",
-            "valid": exact["valid_mass"], "tv_all": exact["tv_all"], "tv_valid": exact["tv_valid"],
-            "entropy_bits": exact["entropy_bits"], "top_valid": exact["top_valid"],
-        }
+        values = {"valid": exact["valid_mass"], "tv_all": exact["tv_all"], "tv_valid": exact["tv_valid"], "entropy_bits": exact["entropy_bits"]}
+        return {"source": "exact", **values, "top_valid": exact["top_valid"],
+                "estimates": {k: Estimate.exact(v).as_dict() for k, v in values.items()}}
+    estimates = {"valid": sampled["validity"], "tv_all": sampled["tv_all"], "tv_valid": sampled["tv_valid"], "entropy_bits": sampled["entropy_bits"]}
     return {
         "source": f"sampled n={sampled['n']} ({sampled['n_valid']} valid, {parse}; plug-in)",
-        "valid": sampled["validity"]["value"],
-        "valid_ci": [sampled["validity"]["low"], sampled["validity"]["high"]],
-        "tv_all": sampled["tv_all"]["value"],
-        "tv_all_ci": [sampled["tv_all"]["low"], sampled["tv_all"]["high"]],
-        "tv_valid": sampled["tv_valid"]["value"],
-        "tv_valid_ci": [sampled["tv_valid"]["low"], sampled["tv_valid"]["high"]],
+        **{k: e["value"] for k, e in estimates.items()},
         "floor_tv_valid": sampled["floor_tv_valid"],
-        "entropy_bits": sampled["entropy_bits"]["value"],
         "calibrated": sampled.get("calibrated"),  # the eb-profile estimate beside the plug-in, where computed
         "top_valid": sampled["top_valid"],
+        "estimates": estimates,
     }
+
+
+def interval(figures: dict, key: str) -> tuple[float | None, float | None]:
+    """(low, high) of a headline figure: from its `Estimate`, or the `<key>_ci` pair files written before had."""
+    estimate = (figures.get("estimates") or {}).get(key)
+    if estimate is not None:
+        return estimate.get("low"), estimate.get("high")
+    pair = figures.get(f"{key}_ci") or [None, None]
+    return pair[0], pair[1]

@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from respread.types import Estimate
 from respread.metrics import classes, lexical, semantic
 from respread.metrics.bootstrap_text import bootstrap_text_metric
 from respread.tasks import TaskSpec
@@ -94,11 +95,11 @@ def passes_quality(task: TaskSpec, record: dict) -> bool:
 def _estimate(metric: TextMetric, groups: list[list], resamples: int, seed: int) -> dict:
     groups = [g for g in groups if len(g) >= MIN_GROUP]
     if not groups:
-        return {"value": None, "low": None, "high": None, "prompts": 0}
+        return Estimate(None, None, None, "subsampling", 0, (("prompts", 0),)).as_dict()
     ci = bootstrap_text_metric(metric.fn, groups, n_resamples=resamples, seed=seed, method="subsample")
     # The rescaled subsampling interval can spill past a metric's range near its edge (e.g. below 0).
     low, high = (float(np.clip(v, *metric.bounds)) for v in (ci.low, ci.high))
-    return {"value": ci.estimate, "low": low, "high": high, "prompts": len(groups)}
+    return Estimate(ci.estimate, low, high, "subsampling", sum(len(g) for g in groups), (("prompts", len(groups)),)).as_dict()
 
 
 def text_task_metrics(

@@ -37,6 +37,7 @@ from typing import Collection, Mapping
 import numpy as np
 from scipy import special
 
+from respread.types import Estimate
 from respread.metrics.uncertainty import chi2_uniformity_pvalue
 
 __all__ = ["posterior_figures", "posterior_draws", "jeffreys_draws", "fit_mixing", "in_calibrated_regime", "ESTIMATOR"]
@@ -224,7 +225,7 @@ def posterior_figures(
     figures = {}
     for name, values in samples.items():
         if np.all(np.isnan(values)):
-            figures[name] = {"value": float("nan"), "low": float("nan"), "high": float("nan"), "estimator": ESTIMATOR}
+            figures[name] = Estimate(float("nan"), float("nan"), float("nan"), ESTIMATOR, n, (("estimator", ESTIMATOR),)).as_dict()
             continue
         mean = float(values.mean())
         spread = float(np.nanstd(means[name], ddof=1)) if len(means[name]) > 1 else 0.0
@@ -242,5 +243,5 @@ def posterior_figures(
         else:
             low, high = max(low, 0.0), min(high, 1.0)
             low = 0.0 if uniform_plausible and name == "tv_valid" else low
-        figures[name] = {"value": mean, "low": low, "high": high, "estimator": ESTIMATOR, "calibrated_regime": regime}
+        figures[name] = Estimate(mean, low, high, ESTIMATOR, n, (("estimator", ESTIMATOR), ("calibrated_regime", regime))).as_dict()
     return figures

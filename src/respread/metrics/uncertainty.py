@@ -13,10 +13,11 @@ import numpy as np
 from scipy import special
 
 from respread.metrics.categorical import as_arrays
+from respread.types import Estimate
 
-__all__ = ["expected_tv_uniform", "bootstrap_ci", "chi2_uniformity_pvalue", "Estimate"]
+__all__ = ["expected_tv_uniform", "bootstrap_ci", "chi2_uniformity_pvalue", "Figure"]
 
-Estimate = dict  # {"value": float, "low": float, "high": float}
+Figure = dict  # an `Estimate` serialised: {"value", "low", "high", "method", "n", ...}
 
 
 def expected_tv_uniform(k: int, n: int) -> float:
@@ -62,7 +63,7 @@ def bootstrap_ci(
     resamples: int = 1000,
     seed: int = 0,
     level: float = 0.95,
-) -> Estimate:
+) -> Figure:
     """Point value and percentile bootstrap CI of a row-wise metric, resampling replies with replacement.
 
     Each resample draws n replies from the observed answer distribution (a multinomial over the observed
@@ -77,7 +78,7 @@ def bootstrap_ci(
     _, weights, valid = as_arrays(counts, support)
     n = int(round(weights.sum()))
     if n == 0:
-        return {"value": float("nan"), "low": float("nan"), "high": float("nan"), "bias": float("nan")}
+        return Estimate(float("nan"), float("nan"), float("nan"), "bootstrap", 0, (("bias", float("nan")),)).as_dict()
     value = float(row_metric(weights[None, :], valid)[0])
     rng = np.random.default_rng(seed)
     draws = rng.multinomial(n, weights / weights.sum(), size=resamples).astype(float)
@@ -88,7 +89,7 @@ def bootstrap_ci(
     else:
         low, high = (float(v) for v in np.nanpercentile(values, [tail, 100 - tail]))
         bias = float(np.nanmean(values) - value)
-    return {"value": value, "low": low, "high": high, "bias": bias}
+    return Estimate(value, low, high, "bootstrap", n, (("bias", bias),)).as_dict()
 
 
 def chi2_uniformity_pvalue(

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from respread.types import Estimate
+
 PASS_K = (1, 5, 10, 25, 100)
 
 
@@ -57,9 +59,9 @@ def _estimate(values: Sequence[float], resamples: int, seed: int) -> dict:
     array = np.asarray(values, dtype=float)
     kept = array[~np.isnan(array)]
     if kept.size == 0:
-        return {"value": None, "low": None, "high": None, "prompts": 0}
+        return Estimate(None, None, None, "bootstrap-prompts", 0, (("prompts", 0),)).as_dict()
     low, high = _prompt_bootstrap(kept, resamples, seed) if kept.size > 1 else (math.nan, math.nan)
-    return {"value": float(kept.mean()), "low": low, "high": high, "prompts": int(kept.size)}
+    return Estimate(float(kept.mean()), low, high, "bootstrap-prompts", int(kept.size), (("prompts", int(kept.size)),)).as_dict()
 
 
 def correctness_figures(groups: Sequence[Sequence[bool]], *, resamples: int = 1000, seed: int = 0) -> dict:
@@ -73,7 +75,7 @@ def correctness_figures(groups: Sequence[Sequence[bool]], *, resamples: int = 10
     """
     groups = [list(g) for g in groups if len(g)]
     if not groups:
-        return {"accuracy": {"value": None, "low": None, "high": None, "prompts": 0}, "pass_at_k": {}}
+        return {"accuracy": Estimate(None, None, None, "bootstrap-prompts", 0, (("prompts", 0),)).as_dict(), "pass_at_k": {}}
     n_min = min(len(g) for g in groups)
     figures: dict = {"pass_at_k": {}}
     for k in [k for k in PASS_K if k <= n_min]:

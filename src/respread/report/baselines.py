@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rich.table import Table
 
+from respread.measure.figures import interval
 from respread.report.figures import pyplot, save_png
 
 METHOD_MARKERS = {"sweep": "o", "logit-bias": "s", "verbalized": "D", "seeded": "^"}
@@ -21,10 +22,9 @@ def _num(value: float | None) -> str:
 
 
 def _ci(figures: dict, key: str, percent: bool = False) -> str:
-    interval = figures.get(f"{key}_ci")
-    if not interval or interval[0] is None:
+    low, high = interval(figures, key)
+    if low is None:
         return ""
-    low, high = interval
     return f" [{100 * low:.1f}, {100 * high:.1f}]" if percent else f" [{low:.3f}, {high:.3f}]"
 
 
@@ -179,10 +179,12 @@ def pareto_figure(result: dict):
             sources.add("exact" if f["source"] == "exact" else "sampled")
             colour = colours.setdefault(cell["method"], f"C{len(colours)}")
             xerr = yerr = None
-            if f.get("valid_ci"):
-                xerr = [[max(0.0, f["valid"] - f["valid_ci"][0])], [max(0.0, f["valid_ci"][1] - f["valid"])]]
-            if f.get("tv_valid_ci") and f["tv_valid_ci"][0] is not None:
-                yerr = [[max(0.0, f["tv_valid"] - f["tv_valid_ci"][0])], [max(0.0, f["tv_valid_ci"][1] - f["tv_valid"])]]
+            valid_low, valid_high = interval(f, "valid")
+            if valid_low is not None:
+                xerr = [[max(0.0, f["valid"] - valid_low)], [max(0.0, valid_high - f["valid"])]]
+            tv_low, tv_high = interval(f, "tv_valid")
+            if tv_low is not None:
+                yerr = [[max(0.0, f["tv_valid"] - tv_low)], [max(0.0, tv_high - f["tv_valid"])]]
             ax.errorbar(f["valid"], f["tv_valid"], xerr=xerr, yerr=yerr, fmt=METHOD_MARKERS.get(cell["method"], "o"),
                         color=colour, ms=4, elinewidth=0.7, label=cell["method"])
         frontier = sorted((cells[i]["figures"][task]["valid"], cells[i]["figures"][task]["tv_valid"]) for i in result["per_task"][task]["frontier"])

@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from respread.errors import RespreadError
+from respread.measure.figures import interval
 from respread.report import figures as charts
 from respread.report.figures import DumbbellRow, Point
 
@@ -150,7 +151,7 @@ def _first_line(notes: str) -> str:
 def _dumbbell_row(task: str, conditions: dict[str, dict], trained: bool = False, figure: str = "tv_valid") -> DumbbellRow:
     points, source = {}, {}
     for condition, f in conditions.items():
-        ci = f.get(f"{figure}_ci") or [None, None]
+        ci = interval(f, figure)
         floor = f.get("floor_tv_valid") if figure == "tv_valid" else None
         valid = re.search(r"\((\d+) valid", f.get("source", ""))
         note = "exact" if f.get("source") == "exact" else (f"{valid.group(1)} valid" if valid and figure == "tv_valid" else "")
@@ -200,9 +201,7 @@ def _condition_table(row: dict, conditions: list[str], parse: str) -> Table:
         f = row["conditions"].get(condition)
         if f is None:
             continue
-        valid_ci = f.get("valid_ci") or [None, None]
-        tv_ci = f.get("tv_valid_ci") or [None, None]
-        all_ci = f.get("tv_all_ci") or [None, None]
+        valid_ci, tv_ci, all_ci = interval(f, "valid"), interval(f, "tv_valid"), interval(f, "tv_all")
         body.append([
             condition, f["source"], _ci(f["valid"], *valid_ci, scale=100, digits=1), _ci(f["tv_all"], *all_ci),
             _ci(f["tv_valid"], *tv_ci), "—" if f.get("floor_tv_valid") is None else f"{f['floor_tv_valid']:.3f}",

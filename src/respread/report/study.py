@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from respread.types import Estimate
+
 
 def _cell(figures: dict | None) -> str:
     if figures is None:
@@ -46,7 +48,11 @@ def capability_rows(capability: dict) -> list[list[str]]:
             return f"{100 * figures['value']:.1f}% [{100 * figures['low']:.1f}, {100 * figures['high']:.1f}] (n={n})"
 
         kl = report.get("kl")
-        kl_cell = f"{kl['mean_kl_nats']:.4f} [{kl['ci_low']:.4f}, {kl['ci_high']:.4f}] ({kl['n_tokens']} tokens)" if kl else "— (the original)"
+        if kl:
+            est = Estimate.from_dict(kl)  # also reads the older {mean_kl_nats, ci_low, ci_high}
+            kl_cell = f"{est.value:.4f} [{est.low:.4f}, {est.high:.4f}] ({kl['n_tokens']} tokens)"
+        else:
+            kl_cell = "— (the original)"
         rows.append([name, acc("mmlu"), acc("gsm8k"), kl_cell])
     return rows
 
@@ -78,11 +84,12 @@ def arm_description(result: dict) -> str:
 
 def change_cell(change: dict) -> str:
     """`−0.123 [−0.200, −0.046]` (mean change with its interval), or the mean alone for one seed."""
-    if change.get("mean") is None:
+    mean = change.get("value", change.get("mean"))
+    if mean is None:
         return "—"
     if change.get("low") is None:
-        return f"{change['mean']:+.3f}"
-    return f"{change['mean']:+.3f} [{change['low']:+.3f}, {change['high']:+.3f}]"
+        return f"{mean:+.3f}"
+    return f"{mean:+.3f} [{change['low']:+.3f}, {change['high']:+.3f}]"
 
 
 SEED_COLUMNS = ["task", "arm", "TV valid before", "change per seed", "mean change [95% CI]", "verdict"]

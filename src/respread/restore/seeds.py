@@ -16,13 +16,15 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+from respread.types import Estimate
+
 
 def mean_interval(values: Sequence[float], level: float = 0.95) -> dict:
     """Mean of `values` with its Student-t interval; low/high are None for fewer than 2 values.
 
     >>> r = mean_interval([-0.3, -0.2, -0.1])
-    >>> round(r["mean"], 3), round(r["low"], 3), round(r["high"], 3), r["n"]
-    (-0.2, -0.448, 0.048, 3)
+    >>> round(r["value"], 3), round(r["low"], 3), round(r["high"], 3), r["n"], r["method"]
+    (-0.2, -0.448, 0.048, 3, 't')
     """
     from scipy.special import stdtrit
 
@@ -30,10 +32,10 @@ def mean_interval(values: Sequence[float], level: float = 0.95) -> dict:
     n = len(values)
     mean = sum(values) / n if n else float("nan")
     if n < 2:
-        return {"mean": mean, "low": None, "high": None, "n": n, "method": "t"}
+        return Estimate(mean, None, None, "t", n).as_dict()
     sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
     half = float(stdtrit(n - 1, 0.5 + level / 2)) * sd / math.sqrt(n)
-    return {"mean": mean, "low": mean - half, "high": mean + half, "n": n, "method": "t"}
+    return Estimate(mean, mean - half, mean + half, "t", n).as_dict()
 
 
 def verdict(interval: dict, trained: bool) -> str:
@@ -68,7 +70,7 @@ def seed_changes(table: list[dict], arm_conditions: dict[str, list[str]], before
         for arm, conditions in arm_conditions.items():
             values = [(row["conditions"].get(c) or {}).get(figure) for c in conditions]
             changes = [v - start for v in values if v is not None and start is not None]
-            interval = mean_interval(changes) if changes else {"mean": None, "low": None, "high": None, "n": 0, "method": "t"}
+            interval = mean_interval(changes) if changes else Estimate(None, None, None, "t", 0).as_dict()
             rows.append({
                 "task": row["task"], "trained": row["trained"], "arm": arm, "figure": figure, "before": start,
                 "changes": changes, "missing": len(values) - len(changes), "change": interval,

@@ -114,7 +114,7 @@ def _train_summary(train_dir: Path) -> dict:
 
 
 def _capability(config: StudyConfig, out_dir: Path, log: Log) -> dict:
-    from respread.restore.capability import capability_report
+    from respread.measure.capability import capability_report
 
     path = out_dir / "capability.json"
     done = capability_models(json.loads(path.read_text(encoding="utf-8"))) if path.is_file() else {}

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from respread.errors import RespreadError
+from respread.types import Estimate
 from respread.tasks.verifiable import (  # GSM8K loading and answer parsing live with the tasks
     GSM8KItem,
     check_subset,
@@ -129,7 +130,7 @@ def _proportion(correct: int, n: int) -> dict[str, float]:
     from respread.metrics.uncertainty import clopper_pearson
 
     low, high = clopper_pearson(correct, n)
-    return {"value": correct / n, "low": low, "high": high}
+    return Estimate(correct / n, low, high, "clopper-pearson", n).as_dict()
 
 
 # ---------------------------------------------------------------- MMLU
@@ -227,8 +228,8 @@ def kl_from_reference(backend, reference, prompts: Sequence[str] = NEUTRAL_PROMP
     with itself scores exactly 0. Both backends must give whole next-token distributions (a local model),
     over one vocabulary.
 
-    Returns mean_kl_nats, ci_low, ci_high, n_prompts, n_tokens and per_prompt
-    [{prompt, reply, n_tokens, mean_kl_nats}].
+    Returns the mean as an `Estimate` (value, low, high, method `bootstrap-prompts`, n = reply tokens), with
+    n_prompts, n_tokens and per_prompt [{prompt, reply, n_tokens, mean_kl_nats}].
     """
     import numpy as np
 
@@ -265,8 +266,8 @@ def kl_from_reference(backend, reference, prompts: Sequence[str] = NEUTRAL_PROMP
     draws = np.random.default_rng(seed).integers(0, len(per_prompt), size=(n_boot, len(per_prompt)))
     boot = sums[draws].sum(1) / counts[draws].sum(1)
     low, high = np.percentile(boot, [2.5, 97.5])
-    return {"mean_kl_nats": float(sums.sum() / counts.sum()), "ci_low": float(low), "ci_high": float(high),
-            "n_prompts": len(per_prompt), "n_tokens": int(counts.sum()), "per_prompt": per_prompt}
+    kl = Estimate(float(sums.sum() / counts.sum()), float(low), float(high), "bootstrap-prompts", int(counts.sum()))
+    return kl.as_dict() | {"n_prompts": len(per_prompt), "n_tokens": int(counts.sum()), "per_prompt": per_prompt}
 
 
 # ---------------------------------------------------------------- one call
