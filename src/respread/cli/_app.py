@@ -6,8 +6,32 @@ import sys
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Measure and restore LLM output diversity.")
+from respread.errors import RespreadError
+
+# The extra that brings each optional dependency a command may miss.
+EXTRAS = {"trl": "train", "peft": "train", "datasets": "train", "matplotlib": "report", "jinja2": "report", "openai": "http",
+          "sentence_transformers": "embed", "sacrebleu": "embed", "pandas": "pandas", "vllm": "vllm"}
+
+
+class Commands(TyperGroup):
+    """The one error handler of every command: bad input (a `RespreadError`) ends in one line and exit 2, and a
+    missing optional dependency names the extra that brings it. Tracebacks are left for bugs."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except RespreadError as exc:
+            fail(str(exc))
+        except ImportError as exc:
+            root = (exc.name or "").split(".")[0]
+            if root not in EXTRAS:
+                raise
+            fail(f"respread {ctx.invoked_subcommand} needs {root}, which is not installed: pip install 'respread[{EXTRAS[root]}]'")
+
+
+app = typer.Typer(cls=Commands, add_completion=False, no_args_is_help=True, help="Measure and restore LLM output diversity.")
 # Wide enough that the table never folds when output goes to a file or CI log.
 console = Console(width=None if sys.stdout.isatty() else 220)
 err_console = Console(stderr=True)

@@ -35,22 +35,19 @@ def compare_command(
     model_options: ModelOptions = None,
 ) -> None:
     """Same tasks and settings across checkpoints: figures per stage, largest significant narrowing, decompositions, plot."""
-    try:
-        from respread.locate.compare import CompareConfig
-        from respread.workflows.compare import run_compare
-        from respread.report.compare import compare_rich_tables
+    from respread.locate.compare import CompareConfig
+    from respread.workflows.compare import run_compare
+    from respread.report.compare import compare_rich_tables
 
-        config = CompareConfig(
-            stages=stages, labels=label or None, tasks=tasks, samples=samples, temperature=temperature, top_p=top_p,
-            min_p=min_p, seed=seed, exact=exact, cot=cot, parse=parse, gsm8k=gsm8k, gsm8k_subset=gsm8k_subset,
-            resamples=resamples, task_files=[str(p) for p in tasks_file], model_options=model_options,
-        )
-        result = run_compare(config, out, log=log_line)
-        for table in compare_rich_tables(result):
-            console.print(table)
-        console.print(f"compare: {out / 'compare.md'} · {out / 'compare.json'} · {result['plot'] or 'no plot'} · wall {result['wall_seconds']:.0f} s")
-    except RespreadError as exc:
-        _fail(str(exc))
+    config = CompareConfig(
+        stages=stages, labels=label or None, tasks=tasks, samples=samples, temperature=temperature, top_p=top_p,
+        min_p=min_p, seed=seed, exact=exact, cot=cot, parse=parse, gsm8k=gsm8k, gsm8k_subset=gsm8k_subset,
+        resamples=resamples, task_files=[str(p) for p in tasks_file], model_options=model_options,
+    )
+    result = run_compare(config, out, log=log_line)
+    for table in compare_rich_tables(result):
+        console.print(table)
+    console.print(f"compare: {out / 'compare.md'} · {out / 'compare.json'} · {result['plot'] or 'no plot'} · wall {result['wall_seconds']:.0f} s")
 
 
 @app.command("check")
@@ -103,11 +100,10 @@ def check_command(
         if markdown_out:
             markdown_out.parent.mkdir(parents=True, exist_ok=True)
             markdown_out.write_text(gate_markdown(verdict), encoding="utf-8")
-    except RespreadError as exc:
-        _fail(str(exc))
     except (ValueError, KeyError, OSError) as exc:  # a damaged run folder or an unwritable path: input, not a verdict
         detail = str(exc).splitlines()[0] if str(exc) else ""
         _fail(f"cannot compare {new} against {against}: {type(exc).__name__} {detail}".rstrip())
+
     if not verdict["passed"]:
         raise typer.Exit(1)
 

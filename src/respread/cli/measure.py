@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from respread.cli._app import SERVED, app, console, err_console, fail as _fail
+from respread.cli._app import SERVED, app, console, err_console
 from respread.backends.options import ModelOptions
 from respread.cli.options import with_model_options
 from respread.errors import RespreadError
@@ -62,83 +62,80 @@ def eval_command(
     from respread.report.summary import markdown, rich_table, text_tables, verifiable_table
     from respread.tasks import select_tasks_with_gsm8k
 
-    try:
-        if parse not in ("strict", "lenient"):
-            raise RespreadError(f"--parse must be strict or lenient (got {parse!r})")
-        if resamples < 1 or text_resamples < 1:
-            raise RespreadError("--resamples and --text-resamples must be at least 1")
-        if out.exists() and not out.is_dir():
-            raise RespreadError(f"--out {out} exists and is not a directory")
-        config = EvalConfig(
-            model=model,
-            tasks=select_tasks_with_gsm8k(tasks, tasks_file, prompts_file, gsm8k, gsm8k_subset, seed),
-            samples=samples,
-            cot=cot,
-            temperature=temperature,
-            top_p=top_p,
-            top_k=top_k,
-            min_p=min_p,
-            max_new_tokens=max_new_tokens,
-            seed=seed,
-            exact=exact,
-            chunk=model_options.batch_size,
-            model_options=model_options,
-        )
+    if parse not in ("strict", "lenient"):
+        raise RespreadError(f"--parse must be strict or lenient (got {parse!r})")
+    if resamples < 1 or text_resamples < 1:
+        raise RespreadError("--resamples and --text-resamples must be at least 1")
+    if out.exists() and not out.is_dir():
+        raise RespreadError(f"--out {out} exists and is not a directory")
+    config = EvalConfig(
+        model=model,
+        tasks=select_tasks_with_gsm8k(tasks, tasks_file, prompts_file, gsm8k, gsm8k_subset, seed),
+        samples=samples,
+        cot=cot,
+        temperature=temperature,
+        top_p=top_p,
+        top_k=top_k,
+        min_p=min_p,
+        max_new_tokens=max_new_tokens,
+        seed=seed,
+        exact=exact,
+        chunk=model_options.batch_size,
+        model_options=model_options,
+    )
 
-        nli = None  # loaded before sampling, so a bad NLI model fails before any expensive work
-        if nli_model:
-            from respread.metrics.semantic import load_nli_model
+    nli = None  # loaded before sampling, so a bad NLI model fails before any expensive work
+    if nli_model:
+        from respread.metrics.semantic import load_nli_model
 
-            try:
-                from respread.backends.options import resolve_device
+        try:
+            from respread.backends.options import resolve_device
 
-                nli = load_nli_model(nli_model, device=resolve_device(model_options.device))
-            except (OSError, ValueError) as exc:
-                raise RespreadError(f"cannot load NLI model '{nli_model}': {str(exc).strip().splitlines()[0]}") from exc
+            nli = load_nli_model(nli_model, device=resolve_device(model_options.device))
+        except (OSError, ValueError) as exc:
+            raise RespreadError(f"cannot load NLI model '{nli_model}': {str(exc).strip().splitlines()[0]}") from exc
 
-        def backend_factory():
-            with console.status(f"loading {model}"):
-                return load_backend(
-                    model, engine, options=model_options, base_url=base_url, api_key_env=api_key_env, endpoint=endpoint, tokenizer=tokenizer,
-                    concurrency=concurrency, timeout=timeout, max_retries=retries, samples_per_request=samples_per_request,
-                    sampling_extras=sampling_extras,
-                )
-
-        with Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=err_console, transient=True, disable=not err_console.is_terminal,
-        ) as bar:
-            bars: dict[str, int] = {}
-
-            def progress(task_name: str, done: int, wanted: int) -> None:
-                if task_name not in bars:
-                    bars[task_name] = bar.add_task(task_name, total=wanted)
-                bar.update(bars[task_name], completed=done)
-
-            run_eval(config, out, backend_factory, progress)
-        metrics = jsonable(
-            run_metrics(
-                out,
-                config,
-                resamples=resamples,
-                text_resamples=text_resamples,
-                embed=embed,
-                embed_model=embed_model,
-                nli_model=nli,
+    def backend_factory():
+        with console.status(f"loading {model}"):
+            return load_backend(
+                model, engine, options=model_options, base_url=base_url, api_key_env=api_key_env, endpoint=endpoint, tokenizer=tokenizer,
+                concurrency=concurrency, timeout=timeout, max_retries=retries, samples_per_request=samples_per_request,
+                sampling_extras=sampling_extras,
             )
+
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err_console, transient=True, disable=not err_console.is_terminal,
+    ) as bar:
+        bars: dict[str, int] = {}
+
+        def progress(task_name: str, done: int, wanted: int) -> None:
+            if task_name not in bars:
+                bars[task_name] = bar.add_task(task_name, total=wanted)
+            bar.update(bars[task_name], completed=done)
+
+        run_eval(config, out, backend_factory, progress)
+    metrics = jsonable(
+        run_metrics(
+            out,
+            config,
+            resamples=resamples,
+            text_resamples=text_resamples,
+            embed=embed,
+            embed_model=embed_model,
+            nli_model=nli,
         )
-        metrics["parse"] = parse
-        write_artifact(out / "metrics.json", "eval", metrics)
-        (out / "summary.md").write_text(markdown(metrics, parse), encoding="utf-8")
-        if any(not t.get("text") and not t.get("verifiable") for t in metrics["tasks"].values()):
-            console.print(rich_table(metrics, parse))
-        if (table := verifiable_table(metrics, parse)) is not None:
-            console.print(table)
-        for table in text_tables(metrics):
-            console.print(table)
-        console.print(f"records: {out / 'samples.jsonl'} · metrics: {out / 'metrics.json'} · {out / 'summary.md'}")
-    except RespreadError as exc:
-        _fail(str(exc))
+    )
+    metrics["parse"] = parse
+    write_artifact(out / "metrics.json", "eval", metrics)
+    (out / "summary.md").write_text(markdown(metrics, parse), encoding="utf-8")
+    if any(not t.get("text") and not t.get("verifiable") for t in metrics["tasks"].values()):
+        console.print(rich_table(metrics, parse))
+    if (table := verifiable_table(metrics, parse)) is not None:
+        console.print(table)
+    for table in text_tables(metrics):
+        console.print(table)
+    console.print(f"records: {out / 'samples.jsonl'} · metrics: {out / 'metrics.json'} · {out / 'summary.md'}")
 
 
 @app.command("decompose")
@@ -157,20 +154,17 @@ def decompose_command(
     from respread.locate.decompose import decompose_runs
     from respread.report.decompose import decompose_table
 
-    try:
-        if parse not in ("strict", "lenient"):
-            raise RespreadError(f"--parse must be strict or lenient (got {parse!r})")
-        if resamples < 1:
-            raise RespreadError("--resamples must be at least 1")
-        selected = [t.strip() for t in tasks.split(",") if t.strip()] if tasks else None
-        result = jsonable(
-            decompose_runs(ref_run, target_run, tasks=selected, metric=metric, parse=parse, resamples=resamples, seed=seed)
-        )
-        console.print(decompose_table(result))
-        if out:
-            write_artifact(out, "decompose", result)
-    except RespreadError as exc:
-        _fail(str(exc))
+    if parse not in ("strict", "lenient"):
+        raise RespreadError(f"--parse must be strict or lenient (got {parse!r})")
+    if resamples < 1:
+        raise RespreadError("--resamples must be at least 1")
+    selected = [t.strip() for t in tasks.split(",") if t.strip()] if tasks else None
+    result = jsonable(
+        decompose_runs(ref_run, target_run, tasks=selected, metric=metric, parse=parse, resamples=resamples, seed=seed)
+    )
+    console.print(decompose_table(result))
+    if out:
+        write_artifact(out, "decompose", result)
 
 
 @app.command("tasks")
@@ -182,17 +176,12 @@ def tasks_command(
 
     from respread.tasks import AnswerParser, registry
 
-    try:
-        table = Table("task", "answers", "closed", "prompt", "description")
-        for name, spec in registry(tasks_file).items():
-            size = {
-                "integer": f"{spec.low}..{spec.high}" if not spec.valid else f"{len(spec.valid)} in {spec.low}..{spec.high}",
-                "text": f"free text, {len(spec.prompts)} prompts",
-                "verifiable": f"one per prompt, {len(spec.prompts)} prompts",
-            }.get(spec.answer_type) or str(len(AnswerParser(spec).support))
-            table.add_row(name, size, "yes" if spec.is_closed else "no", spec.prompts[0], spec.description)
-        console.print(table)
-    except RespreadError as exc:
-        _fail(str(exc))
-
-
+    table = Table("task", "answers", "closed", "prompt", "description")
+    for name, spec in registry(tasks_file).items():
+        size = {
+            "integer": f"{spec.low}..{spec.high}" if not spec.valid else f"{len(spec.valid)} in {spec.low}..{spec.high}",
+            "text": f"free text, {len(spec.prompts)} prompts",
+            "verifiable": f"one per prompt, {len(spec.prompts)} prompts",
+        }.get(spec.answer_type) or str(len(AnswerParser(spec).support))
+        table.add_row(name, size, "yes" if spec.is_closed else "no", spec.prompts[0], spec.description)
+    console.print(table)

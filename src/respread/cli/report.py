@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from respread.cli._app import app, console, fail as _fail
+from respread.cli._app import app, console
 from respread.errors import RespreadError
 
 
@@ -19,19 +19,14 @@ def report_command(
     full_page: bool = typer.Option(False, "--full-page", help="Screenshot the whole page, not the first screen."),
 ) -> None:
     """One self-contained HTML page of charts and tables from respread's outputs (no network needed to open it)."""
-    try:
-        from respread.report.page import build_report
+    from respread.report.page import build_report
 
-        if screenshot and screenshot.suffix.lower() != ".png":
-            raise RespreadError(f"--screenshot {screenshot} must end in .png")
-        with console.status("drawing the report"):
-            page = build_report(runs, out)
-        console.print(f"report: {page} · charts (PNG, SVG): {page.parent / (page.stem + '_figures')}")
-        if screenshot:
-            from respread.report.browser import screenshot as take_screenshot
+    if screenshot and screenshot.suffix.lower() != ".png":
+        raise RespreadError(f"--screenshot {screenshot} must end in .png")
+    with console.status("drawing the report"):
+        page = build_report(runs, out)
+    console.print(f"report: {page} · charts (PNG, SVG): {page.parent / (page.stem + '_figures')}")
+    if screenshot:
+        from respread.report.browser import screenshot as take_screenshot
 
-            console.print(f"screenshot: {take_screenshot(page, screenshot, full_page=full_page)}")
-    except RespreadError as exc:
-        _fail(str(exc))
-
-
+        console.print(f"screenshot: {take_screenshot(page, screenshot, full_page=full_page)}")

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from respread.cli._app import SERVED, app, console, fail as _fail, log_line
+from respread.cli._app import SERVED, app, console, log_line
 from respread.backends.options import ModelOptions
 from respread.cli.options import with_model_options
 from respread.errors import RespreadError
@@ -52,31 +52,25 @@ def train_command(
     model_options: ModelOptions = None,
 ) -> None:
     """Train ONE task towards spread with TRL (diffuse matching, or GRPO with respread's rewards)."""
-    try:
-        from respread.restore.recipes import train_settings
-        from respread.restore.train import TrainConfig, run_train
+    from respread.restore.recipes import train_settings
+    from respread.restore.train import TrainConfig, run_train
 
-        settings = train_settings(recipe, dict(
-            task=task, rewards=reward, reward_options=_reward_options(reward_option), method=method, lora=lora,
-            lora_rank=lora_rank, learning_rate=lr, beta=beta, loss_type=loss_type, max_grad_norm=max_grad_norm, steps=steps,
-            group_size=group_size, batch_size=step_size, micro_batch_size=micro_batch_size,
-            max_completion_length=max_completion_length, temperature=temperature, parse=parse,
-        ))
-        config = TrainConfig(
-            model=model, seed=seed, save_every=save_every, monitor_every=monitor_every, task_files=[str(p) for p in tasks_file],
-            vllm_server=vllm_server, shared_prompt=shared_prompt, gradient_checkpointing=gradient_checkpointing,
-            report_to=report_to, save_adapter=save_adapter, **training_model_options(model_options), **settings,
-        )
-        record = run_train(config, out, resume=resume)
-        console.print(
-            f"trained {config.steps} steps in {record['wall_seconds']:.0f} s · model: {record['final_model']} · "
-            f"record: {out / 'train.json'} · monitor: {out / 'monitor.jsonl'}"
-        )
-    except ImportError as exc:
-        _fail(f"training needs the train extra ({exc.name} is missing): pip install 'respread[train]'")
-    except RespreadError as exc:
-        _fail(str(exc))
-
+    settings = train_settings(recipe, dict(
+        task=task, rewards=reward, reward_options=_reward_options(reward_option), method=method, lora=lora,
+        lora_rank=lora_rank, learning_rate=lr, beta=beta, loss_type=loss_type, max_grad_norm=max_grad_norm, steps=steps,
+        group_size=group_size, batch_size=step_size, micro_batch_size=micro_batch_size,
+        max_completion_length=max_completion_length, temperature=temperature, parse=parse,
+    ))
+    config = TrainConfig(
+        model=model, seed=seed, save_every=save_every, monitor_every=monitor_every, task_files=[str(p) for p in tasks_file],
+        vllm_server=vllm_server, shared_prompt=shared_prompt, gradient_checkpointing=gradient_checkpointing,
+        report_to=report_to, save_adapter=save_adapter, **training_model_options(model_options), **settings,
+    )
+    record = run_train(config, out, resume=resume)
+    console.print(
+        f"trained {config.steps} steps in {record['wall_seconds']:.0f} s · model: {record['final_model']} · "
+        f"record: {out / 'train.json'} · monitor: {out / 'monitor.jsonl'}"
+    )
 
 def training_model_options(options: ModelOptions) -> dict:
     """The model options a training run takes (the vLLM engine's and the batch size are for evaluation)."""
@@ -117,22 +111,19 @@ def capability_command(
     model_options: ModelOptions = None,
 ) -> None:
     """Did capabilities hold? MMLU (log-prob of the choices), GSM8K accuracy, KL from the original model."""
-    try:
-        from respread.measure.capability import capability_report
+    from respread.measure.capability import capability_report
 
-        if not (mmlu or gsm8k or reference):
-            raise RespreadError("give at least one of --mmlu, --gsm8k or --reference")
-        report = capability_report(
-            model, mmlu=mmlu, gsm8k=gsm8k, reference=reference, mmlu_subset=mmlu_subset, gsm8k_subset=gsm8k_subset,
-            seed=seed, options=model_options, engine=engine, progress=log_line,
-        )
-        from respread.report.study import capability_markdown
+    if not (mmlu or gsm8k or reference):
+        raise RespreadError("give at least one of --mmlu, --gsm8k or --reference")
+    report = capability_report(
+        model, mmlu=mmlu, gsm8k=gsm8k, reference=reference, mmlu_subset=mmlu_subset, gsm8k_subset=gsm8k_subset,
+        seed=seed, options=model_options, engine=engine, progress=log_line,
+    )
+    from respread.report.study import capability_markdown
 
-        console.print(capability_markdown({model: report}))
-        if out:
-            write_artifact(out, "capability", {"models": {model: report}})
-    except RespreadError as exc:
-        _fail(str(exc))
+    console.print(capability_markdown({model: report}))
+    if out:
+        write_artifact(out, "capability", {"models": {model: report}})
 
 
 @app.command("study")
@@ -166,33 +157,27 @@ def study_command(
     model_options: ModelOptions = None,
 ) -> None:
     """Eval the panel, train on one task (per arm and seed), eval again, compare with T=1.5, check capabilities."""
-    try:
-        from respread.restore.study import StudyConfig
-        from respread.workflows.study import run_study
-        from respread.report.study import seed_rich_table, study_rich_table
+    from respread.restore.study import StudyConfig
+    from respread.workflows.study import run_study
+    from respread.report.study import seed_rich_table, study_rich_table
 
-        options = dict(
-            model=model, arms=arm, lora=lora, high_temperature=high_temperature, seed=seed, seeds=_ints(seeds, "--seeds"),
-            mmlu=mmlu, gsm8k=gsm8k, parse=parse, task_files=[str(p) for p in tasks_file], model_options=model_options,
+    options = dict(
+        model=model, arms=arm, lora=lora, high_temperature=high_temperature, seed=seed, seeds=_ints(seeds, "--seeds"),
+        mmlu=mmlu, gsm8k=gsm8k, parse=parse, task_files=[str(p) for p in tasks_file], model_options=model_options,
+    )
+    if quick:
+        config = StudyConfig.quick(**options, **({"learning_rate": lr} if lr is not None else {}))
+    else:
+        config = StudyConfig(
+            task=task, panel=panel, samples=samples, steps=steps, learning_rate=lr, group_size=group_size,
+            batch_size=step_size, max_completion_length=max_completion_length, monitor_every=monitor_every,
+            mmlu_subset=mmlu_subset, gsm8k_subset=gsm8k_subset, **options,
         )
-        if quick:
-            config = StudyConfig.quick(**options, **({"learning_rate": lr} if lr is not None else {}))
-        else:
-            config = StudyConfig(
-                task=task, panel=panel, samples=samples, steps=steps, learning_rate=lr, group_size=group_size,
-                batch_size=step_size, max_completion_length=max_completion_length, monitor_every=monitor_every,
-                mmlu_subset=mmlu_subset, gsm8k_subset=gsm8k_subset, **options,
-            )
-        result = run_study(config, out, log=log_line)
-        console.print(study_rich_table(result))
-        if len(config.training_seeds) > 1:
-            console.print(seed_rich_table(result))
-        console.print(f"study: {out / 'report.html'} · {out / 'study.md'} · {out / 'study.json'} · wall {result['wall_seconds']:.0f} s")
-    except ImportError as exc:
-        _fail(f"the study needs the train extra ({exc.name} is missing): pip install 'respread[train]'")
-    except RespreadError as exc:
-        _fail(str(exc))
-
+    result = run_study(config, out, log=log_line)
+    console.print(study_rich_table(result))
+    if len(config.training_seeds) > 1:
+        console.print(seed_rich_table(result))
+    console.print(f"study: {out / 'report.html'} · {out / 'study.md'} · {out / 'study.json'} · wall {result['wall_seconds']:.0f} s")
 
 def _ints(text: str | None, option: str) -> list[int] | None:
     if text is None:
@@ -201,6 +186,7 @@ def _ints(text: str | None, option: str) -> list[int] | None:
         values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise RespreadError(f"{option} takes comma-separated integers, e.g. 0,1,2 (got {text!r})") from None
+
     if not values:
         raise RespreadError(f"{option} takes comma-separated integers, e.g. 0,1,2 (got {text!r})")
     return values
@@ -230,25 +216,19 @@ def baselines_command(
     model_options: ModelOptions = None,
 ) -> None:
     """Every fix that needs no training (sampling sweeps, logit correction, verbalized sampling, seeded prompts)."""
-    try:
-        from respread.workflows.baselines import BaselinesConfig, run_baselines
-        from respread.report.baselines import baselines_rich_table
+    from respread.workflows.baselines import BaselinesConfig, run_baselines
+    from respread.report.baselines import baselines_rich_table
 
-        config = BaselinesConfig(
-            model=model, panel=panel, samples=samples, methods=method, temperatures=_floats(temperatures, "--temperatures"),
-            top_ps=_floats(top_p, "--top-p"), min_ps=_floats(min_p, "--min-p"), fit_task=fit_task,
-            logit_bias_file=str(logit_bias) if logit_bias else None, verbalized_k=verbalized_k,
-            verbalized_max_tokens=verbalized_max_tokens, verbalized_samples=verbalized_samples, parse=parse, seed=seed,
-            task_files=[str(p) for p in tasks_file], model_options=model_options,
-        )
-        result = run_baselines(config, out, log=log_line)
-        console.print(baselines_rich_table(result))
-        console.print(f"baselines: {out / 'baselines.md'} · {out / 'baselines.json'} · wall {result['wall_seconds']:.0f} s")
-    except ImportError as exc:
-        _fail(f"the Pareto plot needs matplotlib ({exc.name} is missing): pip install 'respread[train]'")
-    except RespreadError as exc:
-        _fail(str(exc))
-
+    config = BaselinesConfig(
+        model=model, panel=panel, samples=samples, methods=method, temperatures=_floats(temperatures, "--temperatures"),
+        top_ps=_floats(top_p, "--top-p"), min_ps=_floats(min_p, "--min-p"), fit_task=fit_task,
+        logit_bias_file=str(logit_bias) if logit_bias else None, verbalized_k=verbalized_k,
+        verbalized_max_tokens=verbalized_max_tokens, verbalized_samples=verbalized_samples, parse=parse, seed=seed,
+        task_files=[str(p) for p in tasks_file], model_options=model_options,
+    )
+    result = run_baselines(config, out, log=log_line)
+    console.print(baselines_rich_table(result))
+    console.print(f"baselines: {out / 'baselines.md'} · {out / 'baselines.json'} · wall {result['wall_seconds']:.0f} s")
 
 def _floats(text: str, option: str) -> list[float]:
     try:
