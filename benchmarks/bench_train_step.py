@@ -48,6 +48,7 @@ def one_round(method: str, path: str, steps: int) -> dict:
         settings["micro_batch_size"] = 8  # 128 stock rows of ~530 tokens do not fit in memory at once
     config = TrainConfig(**settings, save_every=10_000, monitor_every=10_000, monitor_tasks=[], shared_prompt=path == "shared")
     seconds: list[float] = []
+    rollout_seconds: list[float] = []
 
     class StepClock(TrainerCallback):
         def on_step_begin(self, args, state, control, **kwargs):
@@ -61,12 +62,23 @@ def one_round(method: str, path: str, steps: int) -> dict:
     def timed_trainer(*args, **kwargs):
         trainer = build(*args, **kwargs)
         trainer.add_callback(StepClock())
+        generate = getattr(trainer, "_generate_and_score_completions", None)
+        if generate is not None:  # GRPO: what of a step is rollouts (sampling and rewards); the rest is loss and update
+            def timed_generate(*a, **k):
+                started = time.perf_counter()
+                try:
+                    return generate(*a, **k)
+                finally:
+                    rollout_seconds.append(time.perf_counter() - started)
+
+            trainer._generate_and_score_completions = timed_generate
         return trainer
 
     setattr(train_module, build.__name__, timed_trainer)
     with tempfile.TemporaryDirectory(prefix="bench-train-step-") as out:
         run_train(config, Path(out) / "run")
-    return {"seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {"seconds": seconds, "rollout_seconds": sum(rollout_seconds) / max(len(seconds), 1),
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 def main() -> None:
@@ -91,7 +103,8 @@ def main() -> None:
                 result = json.loads(done.stdout.strip().splitlines()[-1])
                 runs[path].append(result)
                 print(f"{method} {path:6s} round {round_ + 1} (started {started}): seconds per step "
-                      f"{', '.join(f'{s:.1f}' for s in result['seconds'])} · peak RSS {result['peak_rss_mb']:.0f} MB", flush=True)
+                      f"{', '.join(f'{s:.1f}' for s in result['seconds'])} (rollouts {result['rollout_seconds']:.1f} a step) · "
+                      f"peak RSS {result['peak_rss_mb']:.0f} MB", flush=True)
         medians = {p: statistics.median(s for r in rs for s in r["seconds"]) for p, rs in runs.items()}
         peaks = {p: max(r["peak_rss_mb"] for r in rs) for p, rs in runs.items()}
         speedups[method] = medians["stock"] / medians["shared"]

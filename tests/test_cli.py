@@ -126,8 +126,10 @@ def test_out_pointing_at_a_file_is_refused(tmp_path):
 def test_tasks_command_lists_the_panel():
     code, _, out = run("tasks")
     assert code == 0
-    for name in ("integer_1_10", "integer_1_1000", "card_suit", "emoji", "first_name"):
+    for name in ("integer_1_10", "integer_1_1000", "card_suit", "emoji", "first_name", "listed_integer_1_100", "listed_card_suit"):
         assert name in out
+    groups = out[out.index("group (use as --tasks)"):]
+    assert "listed" in groups and "categorical" in groups
 
 
 def test_metrics_json_is_strict_json(tmp_path, monkeypatch):

@@ -174,7 +174,7 @@ def tasks_command(
     """List the available tasks."""
     from rich.table import Table
 
-    from respread.tasks import AnswerParser, registry
+    from respread.tasks import GROUPS, AnswerParser, registry
 
     table = Table("task", "answers", "closed", "prompt", "description")
     for name, spec in registry(tasks_file).items():
@@ -185,3 +185,7 @@ def tasks_command(
         }.get(spec.answer_type) or str(len(AnswerParser(spec).support))
         table.add_row(name, size, "yes" if spec.is_closed else "no", spec.prompts[0], spec.description)
     console.print(table)
+    groups = Table("group (use as --tasks)", "tasks")
+    for group, names in GROUPS.items():
+        groups.add_row(group, ", ".join(names))
+    console.print(groups)

@@ -2,7 +2,7 @@
 
 * `diffuse` (the default arm of `respread study` and `respread train`): match the trained task's answer
   distribution to uniform directly (`--method diffuse`), 40 steps of 16 answers, lr 2e-5, full fine-tune, on
-  the listed integer 1–100 task. Chosen by measurement across seeds (README, "Restore diversity").
+  the listed integer 1–100 task. Chosen by measurement across seeds (README, "Restore"; docs/results-listed.md).
 * `published`: the recipe of scasella/research-uniform-random-from-llms (`rng_bias/v0_4/train.py`) at full
   size: LoRA rank 16 (alpha 32, all linear layers), lr 2e-5, 50 steps of 8 groups × 16 completions (128 a step),
   T = 1 with no top-k/top-p, at most 8 new tokens, the `log-rarity` reward with invalid penalty 1 under the
