@@ -177,3 +177,23 @@ def test_the_console_command_keeps_its_exit_code_output_and_exit_handlers(tmp_pa
         assert done.stderr.strip().startswith("error: unknown task 'colour'") and len(done.stderr.strip().splitlines()) == 1
     else:
         assert "word_b" in done.stdout
+
+
+def test_every_command_that_loads_a_model_shows_the_same_model_options_in_its_help():
+    import re
+
+    import typer
+
+    group = typer.main.get_command(app)
+    loaders = ("eval", "study", "baselines", "compare", "check", "capability", "train")
+    panels = {}
+    for name in loaders:
+        code, _, out = run(name, "--help")
+        assert code == 0
+        panel = out[out.index("Model (every command that loads one)"):]
+        panels[name] = set(re.findall(r"--[a-z][a-z-]+", panel.split("╰")[0]))
+    assert all(panel == panels["eval"] for panel in panels.values()), panels
+    assert {"--device", "--dtype", "--adapter", "--revision", "--chat-template", "--system-prompt", "--trust-remote-code"} <= panels["eval"]
+    for name, command in group.commands.items():  # and no other command grows a partial copy
+        in_panel = [p for p in command.params if (getattr(p, "rich_help_panel", None) or "").startswith("Model")]
+        assert len(in_panel) == (11 if name in loaders else 0), name
