@@ -30,7 +30,7 @@ from typing import Iterator, Sequence
 
 from respread.types import Completion, Prompt, SamplingParams
 from respread.backends.options import ModelOptions
-from respread.backends.prompting import PromptRenderer
+from respread.backends.prompting import PromptRenderer, chat_messages
 from respread.errors import RespreadError
 
 PREFIX = "openai:"
@@ -113,14 +113,6 @@ class OpenAIBackend:
                 raise RespreadError(f"cannot load tokenizer '{self._tokenizer_spec}': {str(exc).strip().splitlines()[0]}") from exc
         return self._tokenizer
 
-    def _messages(self, prompt: Prompt) -> list[dict]:
-        system = prompt.system if prompt.system is not None else self.options.system_prompt
-        messages = [{"role": "system", "content": system}] if system else []
-        for user, assistant in prompt.few_shot:
-            messages += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
-        messages.append({"role": "user", "content": prompt.user})
-        return messages
-
     def render(self, prompt: Prompt) -> str:
         """The prompt as text, by the served model's chat template (for the completions endpoint and scoring)."""
         if self._renderer is None:
@@ -167,7 +159,7 @@ class OpenAIBackend:
         body, extra = self._sampling_body(params)
         body |= {"model": self.served, "seed": seed % (2**31), "n": n}
         if self.endpoint == "chat":
-            response = await client.chat.completions.create(messages=self._messages(prompt), extra_body=extra or None, **body)
+            response = await client.chat.completions.create(messages=chat_messages(prompt, self.options.system_prompt), extra_body=extra or None, **body)
             texts = [(c.message.content or "", c.finish_reason) for c in response.choices]
         else:
             response = await client.completions.create(prompt=self.render(prompt), extra_body=extra or None, **body)

@@ -16,6 +16,16 @@ from respread.types import Prompt
 from respread.errors import RespreadError
 
 
+def chat_messages(prompt: Prompt, system_prompt: str | None = None) -> list[dict]:
+    """The chat messages of `prompt`: its system message (else `system_prompt`), few-shot turns, the user turn."""
+    system = prompt.system if prompt.system is not None else system_prompt
+    messages = [{"role": "system", "content": system}] if system else []
+    for user, assistant in prompt.few_shot:
+        messages += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+    messages.append({"role": "user", "content": prompt.user})
+    return messages
+
+
 class PromptRenderer:
     def __init__(self, tokenizer, *, name: str = "the model", chat_template: str | bool | None = "auto", system_prompt: str | None = None) -> None:
         self.tokenizer = tokenizer
@@ -39,12 +49,7 @@ class PromptRenderer:
         return not self.chat
 
     def messages(self, prompt: Prompt) -> list[dict]:
-        system = prompt.system if prompt.system is not None else self.system_prompt
-        messages = [{"role": "system", "content": system}] if system else []
-        for user, assistant in prompt.few_shot:
-            messages += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
-        messages.append({"role": "user", "content": prompt.user})
-        return messages
+        return chat_messages(prompt, self.system_prompt)
 
     def render(self, prompt: Prompt) -> str:
         """The exact text the model sees before its reply."""
